@@ -1,0 +1,25 @@
+"""`pdn-bench`: one command for the project's benchmarks, one subcommand each."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from pdn_bench import model
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="pdn-bench", description=__doc__)
+    sub = parser.add_subparsers(dest="benchmark", required=True)
+    model.add_arguments(
+        sub.add_parser("model", help="PatchDriveNet vs dense tiled vs global only (ONNX Runtime)")
+    )
+    args = parser.parse_args(argv)
+    command = shlex.join(["pdn-bench", *argv])
+    return {"model": model.main}[args.benchmark](args, command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Timing and memory measurement shared by the benchmarks."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from pdn_model.onnx_graph import sink_input_cast
+
+
+def latency_stats(seconds: list[float]) -> dict[str, float]:
+    """Median, p99, mean and count of per-call times, in milliseconds."""
+    ms = np.asarray(seconds) * 1000.0
+    return {
+        "median_ms": float(np.median(ms)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "mean_ms": float(ms.mean()),
+        "runs": len(ms),
+    }
+
+
+def interleaved_timings(
+    calls: dict[str, Callable[[], object]], runs: dict[str, int], warmup: int = 2, progress=None
+) -> dict[str, list[float]]:
+    """Time several calls in alternation (round-robin), so drift in machine load hits all
+    of them alike. Each call runs `warmup` untimed times first and `runs[name]` timed."""
+    for call in calls.values():
+        for _ in range(warmup):
+            call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for round_index in range(max(runs.values())):
+        for name, call in calls.items():
+            if round_index < runs[name]:
+                start = time.perf_counter()
+                call()
+                times[name].append(time.perf_counter() - start)
+                if progress is not None:
+                    progress.update(1)
+    return times
+
+
+def onnxruntime_session(
+    path: str | Path, threads: int, sink_cast: bool = True
+) -> ort.InferenceSession:
+    """A CPU ONNX Runtime session of an exported model, by default with the input cast
+    sunk past the gathers (`sink_cast=False` runs the graph as exported)."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    graph = onnx.load(str(path))
+    if sink_cast:
+        graph = sink_input_cast(graph)
+    return ort.InferenceSession(
+        graph.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM) in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    raise RuntimeError("VmHWM not found in /proc/self/status")
+
+
+def machine_description() -> str:
+    """CPU model and core count, for report headers."""
+    model = platform.processor() or "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{model}, {os.cpu_count()} logical CPUs"

@@ -1,0 +1,162 @@
+"""Export a PatchDriveNet to ONNX (`to_onnx`) and the `pdn-export` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import onnx
+import torch
+from torch import nn
+
+from pdn_model import __version__
+from pdn_model.checkpoint import load_checkpoint
+from pdn_model.contract import INPUT_NAMES, OUTPUT_NAMES, input_shapes
+from pdn_model.model import DENSE, PatchDriveNet, build
+from pdn_model.onnx_graph import check_tensorrt_rules, write_metadata
+
+ONNX_OPSET = 18
+
+
+class _ContractGraph(nn.Module):
+    """The model with positional outputs in contract order, as the exporter needs."""
+
+    def __init__(self, model: PatchDriveNet):
+        super().__init__()
+        self.model = model
+
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.model(*inputs)
+        return tuple(out[name] for name in OUTPUT_NAMES)
+
+
+def example_inputs(model: PatchDriveNet, batch: int = 1) -> tuple[torch.Tensor, ...]:
+    """Inputs of the contract's shapes: a random frame and a first frame's state."""
+    shapes = input_shapes(model.config, batch)
+    image = torch.randint(0, 256, shapes["image"], dtype=torch.uint8)
+    state = model.initial_state(batch)
+    return (image, state["memory"], state["memory_valid"], state["controller_state"])
+
+
+def to_onnx(model: PatchDriveNet, path: str | Path, batch: int = 1) -> Path:
+    """Write `model` (eval mode, its current patch counts) as a static-shape ONNX graph.
+
+    The file carries `pdn.*` metadata (class names, input size, memory shape, preset,
+    patch counts, config, project version) and is checked against onnx.checker and the
+    TensorRT rules; a violation raises ValueError.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = model.eval()
+    cfg = model.config
+    with warnings.catch_warnings(), _quiet_exporter():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            _ContractGraph(model),
+            example_inputs(model, batch),
+            input_names=list(INPUT_NAMES),
+            output_names=list(OUTPUT_NAMES),
+            opset_version=ONNX_OPSET,
+            dynamo=True,
+            optimize=True,
+            verbose=False,
+        )
+    graph = program.model_proto
+    problems = check_tensorrt_rules(graph)
+    if problems:
+        raise ValueError("exported graph breaks TensorRT rules:\n  " + "\n  ".join(problems))
+    write_metadata(
+        graph,
+        {
+            "class_names": list(cfg.class_names),
+            "input_size": [cfg.height, cfg.width],
+            "batch": batch,
+            "memory_shape": list(input_shapes(cfg, batch)["memory"][1:]),
+            "controller_dim": cfg.controller_dim,
+            "preset": cfg.preset,
+            "patch_counts": DENSE if model.patch_counts is None else list(model.patch_counts),
+            "config": cfg.to_dict(),
+            "version": __version__,
+        },
+    )
+    onnx.checker.check_model(graph, full_check=True)
+    onnx.save(graph, path)
+    return path
+
+
+class _quiet_exporter:  # noqa: N801 - used as a context manager, reads as a phrase
+    """Silence the exporter's per-op log lines (it warns about the absent torchvision)."""
+
+    def __enter__(self) -> None:
+        self._levels = {}
+        for name in ("torch.onnx", "torch.export", "torch._dynamo"):
+            logger = logging.getLogger(name)
+            self._levels[name] = logger.level
+            logger.setLevel(logging.ERROR)
+
+    def __exit__(self, *exc: object) -> None:
+        for name, level in self._levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def parse_patches(text: str) -> tuple[int, ...] | str:
+    """'12,4' -> (12, 4); 'all' -> dense tiling; '0' style shorthands need every scale."""
+    if text == DENSE:
+        return DENSE
+    try:
+        return tuple(int(k) for k in text.split(","))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(
+            f"--patches takes counts per scale like 12,4 or 'all', got {text!r}"
+        ) from err
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`pdn-export`: build (or load) a model and write its ONNX graph."""
+    parser = argparse.ArgumentParser(
+        prog="pdn-export", description="Export PatchDriveNet to ONNX for one input size."
+    )
+    parser.add_argument("--preset", default="pdn-s", help="model preset (default pdn-s)")
+    parser.add_argument("--height", type=int, default=2160, help="input height in pixels")
+    parser.add_argument("--width", type=int, default=3840, help="input width in pixels")
+    parser.add_argument("--checkpoint", type=Path, help="trained weights (random if absent)")
+    parser.add_argument("--out", type=Path, required=True, help="output .onnx file")
+    parser.add_argument("--batch", type=int, default=1, help="cameras per batch (static)")
+    parser.add_argument(
+        "--patches", type=parse_patches, help="windows per scale, e.g. 12,4, or 'all' (dense)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed for random weights")
+    args = parser.parse_args(argv)
+    try:
+        if args.checkpoint:
+            trained = load_checkpoint(args.checkpoint)
+            # Weights do not depend on the input size: one checkpoint serves every size.
+            model = PatchDriveNet(trained.config.replace(height=args.height, width=args.width))
+            model.load_state_dict(trained.state_dict())
+        else:
+            torch.manual_seed(args.seed)
+            model = build(args.preset, args.height, args.width)
+        if args.patches is not None:
+            model.set_patches(args.patches)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"pdn-export: {err}", file=sys.stderr)
+        return 2
+    source = args.checkpoint or f"random weights (seed {args.seed})"
+    print(
+        f"pdn-export: {model.config.preset} {args.width}x{args.height}, batch {args.batch}, "
+        f"patches {model.window_counts()}, from {source}",
+        flush=True,
+    )
+    start = time.perf_counter()
+    to_onnx(model, args.out, batch=args.batch)
+    size_mb = args.out.stat().st_size / 1e6
+    print(f"pdn-export: wrote {args.out} ({size_mb:.1f} MB) in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

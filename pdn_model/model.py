@@ -1,0 +1,280 @@
+"""PatchDriveNet: look at a cheap global view, choose where detail matters, spend
+high-resolution compute only on the chosen windows.
+
+The forward pass is one exportable graph with the inputs and outputs of DESIGN.md; see
+`PatchDriveNet.forward` for keys, shapes and conventions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pdn_model.backbone import GlobalBackbone, PatchBackbone, downsample_frame, normalize
+from pdn_model.config import ModelConfig, preset_config
+from pdn_model.crop import crop_windows
+from pdn_model.fusion import PatchGlobalFusion
+from pdn_model.heads import DetectionHead, decode_boxes
+from pdn_model.layers import cell_centers, sine_position
+from pdn_model.postprocess import select_detections
+from pdn_model.priority import PatchPriority
+from pdn_model.saliency import SaliencyHead
+from pdn_model.selection import (
+    cell_window_origins,
+    dense_window_origins,
+    select_peaks,
+    window_cells,
+)
+from pdn_model.temporal import FrameTokenizer, TemporalAttention
+
+DENSE = "all"
+
+
+class PatchDriveNet(nn.Module):
+    """The model of DESIGN.md ("The model: one exportable graph"). Build with `build()`."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        dim, classes = config.token_dim, config.num_classes
+        self.global_backbone = GlobalBackbone(config)
+        self.saliency = SaliencyHead(config)
+        self.priority = PatchPriority(config)
+        self.patch_backbone = PatchBackbone(config)
+        self.global_project = nn.Conv2d(config.global_widths[2], dim, 1)
+        self.fusion = PatchGlobalFusion(config)
+        self.tokenizer = FrameTokenizer(config)
+        self.temporal = TemporalAttention(config)
+        self.global_head = DetectionHead(dim, classes)
+        self.patch_head = DetectionHead(dim, classes)
+        self.patch_counts: tuple[int, ...] | None = config.patches_per_scale
+        rows, cols = config.token_grid
+        per_cell = torch.tensor(
+            [config.token_stride / config.width, config.token_stride / config.height]
+        )
+        self.register_buffer(
+            "global_pos", sine_position(cell_centers(rows, cols) * per_cell, dim), persistent=False
+        )
+
+    # ---- patch budget -----------------------------------------------------------------
+    def set_patches(self, counts: Sequence[int] | str) -> None:
+        """Choose how many windows each scale looks at from now on: a count per scale
+        (0 everywhere = global stream only), or "all" for every window of the frame (the
+        dense tiled baseline, same weights)."""
+        if counts == DENSE:
+            self.patch_counts = None
+            return
+        counts = tuple(int(k) for k in counts)
+        rows, cols = self.config.saliency_grid
+        if len(counts) != self.config.num_scales or any(not 0 <= k <= rows * cols for k in counts):
+            raise ValueError(
+                f"need {self.config.num_scales} patch counts in [0, {rows * cols}], got {counts}"
+            )
+        self.patch_counts = counts
+
+    def window_counts(self) -> tuple[int, ...]:
+        """Windows per scale in the current mode (P is their sum)."""
+        if self.patch_counts is not None:
+            return self.patch_counts
+        return tuple(
+            len(dense_window_origins(self.config, s)[0]) for s in self.config.patch_scales
+        )
+
+    # ---- stages -------------------------------------------------------------------------
+    def choose_windows(
+        self, priority: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Window origins x0, y0 [B, P] (int64 pixels), their priority logits [B, P] and
+        scale indices [P], scale by scale in `patch_scales` order."""
+        cfg = self.config
+        b, _, rows, cols = priority.shape
+        x0s, y0s, logits, scale_ids = [], [], [], []
+        for i, (scale, k) in enumerate(zip(cfg.patch_scales, self.window_counts(), strict=True)):
+            if k == 0:
+                continue
+            plane = priority[:, i]
+            if self.patch_counts is None:
+                xs, ys = dense_window_origins(cfg, scale)
+                x0 = torch.tensor(xs, device=priority.device).expand(b, -1)
+                y0 = torch.tensor(ys, device=priority.device).expand(b, -1)
+                cells = window_cells(x0, y0, scale, cfg)
+            else:
+                ranked = plane.detach()
+                if self.training and cfg.selection_noise > 0:
+                    uniform = torch.rand_like(ranked).clamp(1e-6, 1 - 1e-6)
+                    ranked = ranked - cfg.selection_noise * torch.log(-torch.log(uniform))
+                cells = select_peaks(ranked, k, cfg.suppression_radius(i))
+                x0, y0 = cell_window_origins(cells, cols, scale, cfg)
+            x0s.append(x0)
+            y0s.append(y0)
+            logits.append(torch.gather(plane.reshape(b, rows * cols), 1, cells))
+            scale_ids.append(torch.full((k,), i, dtype=torch.int32, device=priority.device))
+        if not x0s:
+            empty = priority.new_zeros(b, 0)
+            return empty.long(), empty.long(), empty, empty[0].to(torch.int32)
+        return torch.cat(x0s, 1), torch.cat(y0s, 1), torch.cat(logits, 1), torch.cat(scale_ids)
+
+    def crop_patches(self, frame: torch.Tensor, x0: torch.Tensor, y0: torch.Tensor) -> torch.Tensor:
+        """Normalised patch batch [B*P, 3, p, p], frame-major, from the float frame."""
+        cfg = self.config
+        b = frame.shape[0]
+        crops, start = [], 0
+        for scale, k in zip(cfg.patch_scales, self.window_counts(), strict=True):
+            if k == 0:
+                continue
+            part = crop_windows(
+                frame, x0[:, start : start + k], y0[:, start : start + k], scale,
+                cfg.patch_size, cfg.crop_chunk,
+            )
+            crops.append(part.reshape(b, k, 3, cfg.patch_size, cfg.patch_size))
+            start += k
+        return normalize(torch.cat(crops, 1).flatten(0, 1))
+
+    def patch_tokens(
+        self, maps: torch.Tensor, origins: torch.Tensor, sizes: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pool patch maps [B*P, C, f, f] to g x g tokens: ([B, P*g*g, C], positions)."""
+        cfg = self.config
+        b, p = origins.shape[:2]
+        g = cfg.patch_token_grid
+        pooled = F.avg_pool2d(maps, cfg.patch_feature_size // g)  # [B*P, C, g, g]
+        tokens = pooled.flatten(2).transpose(1, 2).reshape(b, p * g * g, -1)
+        offsets = cell_centers(g, g, maps.device)[None, None] * (sizes / g)[None, :, None, None]
+        xy = (origins[:, :, None, :] + offsets).reshape(b, p * g * g, 2)
+        xy = xy / torch.tensor([cfg.width, cfg.height], dtype=torch.float32, device=maps.device)
+        return tokens, sine_position(xy, cfg.token_dim)
+
+    def forward(
+        self,
+        image: torch.Tensor,
+        memory: torch.Tensor,
+        memory_valid: torch.Tensor,
+        controller_state: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
+        """Detect objects in a batch of full-resolution frames.
+
+        Inputs: image uint8 [B,3,H,W] RGB; memory float [B,T,M,C] (slot 0 = newest);
+        memory_valid float [B,T]; controller_state float [B,S].
+
+        Outputs, always (pixels are full-resolution, origin top-left, boxes xyxy):
+        - patch_boxes [B,P,4] the chosen windows; patch_scores [B,P] their priority
+          (sigmoid); patch_scale [B,P] int32 index into `config.patch_scales`.
+        - frame_tokens [B,M,C] to push onto memory; next_controller_state [B,S].
+        In eval mode: boxes [B,D,4], scores [B,D], labels [B,D] int32 after class-aware NMS,
+        sorted, padded with score 0.
+        In training mode instead (no NMS), for the losses: saliency_logits and
+        priority_logits [B,num_scales,Hs,Ws]; candidate_boxes [B,N,4], candidate_logits
+        [B,N,K], candidate_centers [B,N,2] and candidate_strides [B,N] (pixels) for every
+        global cell and then every patch cell; patch_logits [B,P] (pre-sigmoid priority).
+        """
+        cfg = self.config
+        b = image.shape[0]
+        # Cast at once: TensorRT accepts uint8 only as a graph input feeding a Cast. The
+        # ONNX Runtime backend moves this Cast after the gathers (onnx_graph.sink_input_cast).
+        frame = image.to(torch.float32)
+
+        # 1-3: global stream, saliency, priorities.
+        cells, token_map = self.global_backbone(normalize(downsample_frame(frame, cfg)))
+        saliency = self.saliency(cells, token_map)
+        priority, hidden = self.priority(
+            saliency, cells, token_map.mean(dim=(2, 3)), controller_state
+        )
+        global_tokens = self.global_project(token_map).flatten(2).transpose(1, 2)
+        global_pos = self.global_pos.expand(b, -1, -1)
+
+        # 4-6: choose windows, crop them, run the patch backbone.
+        x0, y0, patch_logits, scale_ids = self.choose_windows(priority)
+        p = x0.shape[1]
+        sizes = torch.tensor(cfg.patch_scales, dtype=torch.float32, device=image.device)[
+            scale_ids.long()
+        ]
+        origins = torch.stack([x0, y0], dim=-1).to(torch.float32)  # [B, P, 2]
+        patch_scores = torch.sigmoid(patch_logits)
+        summary = global_tokens.new_zeros(b, cfg.token_dim)
+        patch_candidates = None
+        if p > 0:
+            maps = self.patch_backbone(self.crop_patches(frame, x0, y0))
+            if self.training:
+                # Straight-through: value 1, but the loss on what a patch found reaches the
+                # priority (saliency, priors, controller) that chose it.
+                weight = patch_scores / patch_scores.detach()
+                maps = maps * weight.reshape(b * p, 1, 1, 1)
+            summary = maps.mean(dim=(2, 3)).reshape(b, p, -1).mean(dim=1)
+
+            # 7: fusion, and the patch tokens' update broadcast back onto the patch maps.
+            tokens, token_pos = self.patch_tokens(maps, origins, sizes)
+            global_tokens, fused = self.fusion(global_tokens, global_pos, tokens, token_pos)
+            g = cfg.patch_token_grid
+            delta = (fused - tokens).reshape(b * p, g, g, -1).permute(0, 3, 1, 2)
+            maps = maps + F.interpolate(delta, scale_factor=cfg.patch_feature_size // g)
+            patch_candidates = self.patch_head(maps), sizes.repeat(b) * (8.0 / cfg.patch_size)
+
+        # 8: memory of earlier frames.
+        frame_tokens = self.tokenizer(global_tokens, global_pos)
+        global_tokens = self.temporal(global_tokens, global_pos, memory, memory_valid)
+
+        # 9: heads and decoding.
+        rows, cols = cfg.token_grid
+        global_map = global_tokens.transpose(1, 2).reshape(b, cfg.token_dim, rows, cols)
+        logits, sides = self.global_head(global_map)
+        stride = torch.full((b,), float(cfg.token_stride), device=image.device)
+        boxes, centers = decode_boxes(sides, stride, origins.new_zeros(b, 2), cfg.height, cfg.width)
+        all_boxes, all_logits = [boxes], [logits.flatten(2).transpose(1, 2)]
+        all_centers, all_strides = [centers], [stride[:, None].expand(b, rows * cols)]
+        if patch_candidates is not None:
+            (logits, sides), stride = patch_candidates
+            boxes, centers = decode_boxes(
+                sides, stride, origins.reshape(b * p, 2), cfg.height, cfg.width
+            )
+            cells_per_patch = boxes.shape[1]
+            all_boxes.append(boxes.reshape(b, p * cells_per_patch, 4))
+            all_logits.append(logits.flatten(2).transpose(1, 2).reshape(b, p * cells_per_patch, -1))
+            all_centers.append(centers.reshape(b, p * cells_per_patch, 2))
+            all_strides.append(stride.reshape(b, p, 1).expand(b, p, cells_per_patch).reshape(b, -1))
+        candidate_boxes = torch.cat(all_boxes, 1)
+        candidate_logits = torch.cat(all_logits, 1)
+
+        out = {
+            "patch_boxes": torch.cat([origins, origins + sizes[None, :, None]], dim=-1),
+            "patch_scores": patch_scores,
+            "patch_scale": scale_ids[None].expand(b, p),
+            "frame_tokens": frame_tokens,
+            "next_controller_state": self.priority.controller.next_state(hidden, summary),
+        }
+        if self.training:
+            out.update(
+                saliency_logits=saliency,
+                priority_logits=priority,
+                patch_logits=patch_logits,
+                candidate_boxes=candidate_boxes,
+                candidate_logits=candidate_logits,
+                candidate_centers=torch.cat(all_centers, 1),
+                candidate_strides=torch.cat(all_strides, 1),
+            )
+        else:
+            out["boxes"], out["scores"], out["labels"] = select_detections(
+                candidate_boxes, candidate_logits, cfg
+            )
+        return out
+
+    def initial_state(self, batch: int = 1) -> dict[str, torch.Tensor]:
+        """Zero memory, no valid slot, zero controller state: the inputs of a first frame."""
+        cfg = self.config
+        device = self.global_pos.device
+        return {
+            "memory": torch.zeros(
+                batch, cfg.memory_length, cfg.frame_tokens, cfg.token_dim, device=device
+            ),
+            "memory_valid": torch.zeros(batch, cfg.memory_length, device=device),
+            "controller_state": torch.zeros(batch, cfg.controller_dim, device=device),
+        }
+
+
+def build(
+    preset: str = "pdn-s", height: int = 2160, width: int = 3840, **overrides: object
+) -> PatchDriveNet:
+    """A PatchDriveNet of a named preset for one input size, with config overrides."""
+    return PatchDriveNet(preset_config(preset, height, width, **overrides))
