@@ -1,0 +1,1 @@
+"""PatchDriveNet ROS 2 integration (the detection node arrives in a later release)."""
