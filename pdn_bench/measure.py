@@ -27,17 +27,22 @@ def latency_stats(seconds: list[float]) -> dict[str, float]:
 
 
 def interleaved_timings(
-    calls: dict[str, Callable[[], object]], runs: dict[str, int], warmup: int = 2, progress=None
+    calls: dict[str, Callable[[], object]],
+    runs: dict[str, int],
+    block: int = 5,
+    progress=None,
 ) -> dict[str, list[float]]:
-    """Time several calls in alternation (round-robin), so drift in machine load hits all
-    of them alike. Each call runs `warmup` untimed times first and `runs[name]` timed."""
-    for call in calls.values():
-        for _ in range(warmup):
-            call()
+    """Time several calls side by side: rounds of `block` consecutive runs of each call in
+    turn, so drift in machine load hits all of them alike. The first run of every block is
+    untimed: it pays for switching (caches, memory arenas), not for the call itself."""
     times: dict[str, list[float]] = {name: [] for name in calls}
-    for round_index in range(max(runs.values())):
+    while any(len(times[name]) < runs[name] for name in calls):
         for name, call in calls.items():
-            if round_index < runs[name]:
+            todo = min(block, runs[name] - len(times[name]))
+            if todo <= 0:
+                continue
+            call()
+            for _ in range(todo):
                 start = time.perf_counter()
                 call()
                 times[name].append(time.perf_counter() - start)

@@ -33,6 +33,8 @@ from pdn_model.model import DENSE, PatchDriveNet
 MODES = {"patchdrivenet": None, "dense tiled": DENSE, "global only": "zero"}
 # The same PatchDriveNet graph as exported (full-frame cast first, as TensorRT needs).
 UNSUNK = "patchdrivenet, cast not sunk"
+COLORS = {"patchdrivenet": "tab:green", UNSUNK: "yellowgreen", "dense tiled": "tab:red",
+          "global only": "tab:gray"}
 TARGETS = {"median_ms_4k": 100.0, "flops_ratio": 6.0, "latency_ratio": 4.0, "peak_mb_8k": 4096.0}
 
 
@@ -125,9 +127,10 @@ def report(results: dict, command: str) -> str:
         f"Produced by `{command}` on {results['machine']}, ONNX Runtime "
         f"{results['onnxruntime']} (CPU, {results['threads']} threads), torch "
         f"{results['torch']}, preset `{results['preset']}`, random weights (speed and memory do "
-        "not depend on the weights). All three graphs share one set of weights and were timed "
-        "in alternation in one run; latency is per 4K frame (3840x2160, batch 1), input "
-        "cast sunk for ONNX Runtime (see docs/model.md).",
+        "not depend on the weights). The graphs share one set of weights and were timed in "
+        "one run, in rotating blocks of 5 consecutive frames per method (the first frame "
+        "after each switch untimed); latency is per 4K frame (3840x2160, batch 1), with the "
+        "input cast sunk for ONNX Runtime unless the row says otherwise (docs/model.md).",
         "",
         "| method | patches | GFLOP | median ms | p99 ms | runs |",
         "|---|---:|---:|---:|---:|---:|",
@@ -171,7 +174,7 @@ def plot(results: dict, path: Path) -> None:
     for ax, key, label in ((axes[0], "median_ms", "median latency (ms), 4K"),
                            (axes[1], "gflops", "GFLOP per frame, 4K")):
         values = [results["modes"][n][key] for n in names]
-        ax.bar(range(len(names)), values, color=["tab:green", "tab:red", "tab:gray", "tab:olive"])
+        ax.bar(range(len(names)), values, color=[COLORS[n] for n in names])
         ax.set_xticks(range(len(names)), [n.replace(", ", ",\n") for n in names], fontsize=8)
         ax.set_title(label)
         for i, v in enumerate(values):
