@@ -51,6 +51,9 @@ setup(
         "console_scripts": [
             "pdn-export = pdn_model.export:main",
             "pdn-bench = pdn_bench.cli:main",
+            "pdn-synth = training.synth_cli:main",
+            "pdn-train = training.train:main",
+            "pdn-eval = training.evaluate:main",
         ],
     },
 )
