@@ -6,7 +6,7 @@ import argparse
 import shlex
 import sys
 
-from pdn_bench import model
+from pdn_bench import backends, model
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,9 +16,12 @@ def main(argv: list[str] | None = None) -> int:
     model.add_arguments(
         sub.add_parser("model", help="PatchDriveNet vs dense tiled vs global only (ONNX Runtime)")
     )
+    backends.add_arguments(
+        sub.add_parser("backends", help="latency of the inference backends at 1080p, 4K, 8K")
+    )
     args = parser.parse_args(argv)
     command = shlex.join(["pdn-bench", *argv])
-    return {"model": model.main}[args.benchmark](args, command)
+    return {"model": model.main, "backends": backends.main}[args.benchmark](args, command)
 
 
 if __name__ == "__main__":

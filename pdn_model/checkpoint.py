@@ -31,8 +31,14 @@ def save_checkpoint(model: PatchDriveNet, path: str | Path, **extra: object) -> 
     return path
 
 
-def load_checkpoint(path: str | Path, map_location: str = "cpu") -> PatchDriveNet:
-    """The PatchDriveNet stored in `path`, in eval mode; clear errors for bad files."""
+def load_checkpoint(
+    path: str | Path, map_location: str = "cpu", input_size: tuple[int, int] | None = None
+) -> PatchDriveNet:
+    """The PatchDriveNet stored in `path`, in eval mode; clear errors for bad files.
+
+    `input_size` (height, width) builds the model for another frame size: the weights do
+    not depend on it, so one checkpoint serves every resolution.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
@@ -42,6 +48,9 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> PatchDriveNe
         raise ValueError(f"{path} is not a readable PatchDriveNet checkpoint: {err}") from err
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a PatchDriveNet checkpoint (format {CHECKPOINT_FORMAT})")
-    model = PatchDriveNet(ModelConfig.from_dict(data["config"]))
+    config = ModelConfig.from_dict(data["config"])
+    if input_size is not None:
+        config = config.replace(height=input_size[0], width=input_size[1])
+    model = PatchDriveNet(config)
     model.load_state_dict(data["model"])
     return model.eval()

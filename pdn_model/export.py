@@ -130,13 +130,22 @@ def main(argv: list[str] | None = None) -> int:
         "--patches", type=parse_patches, help="windows per scale, e.g. 12,4, or 'all' (dense)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for random weights")
+    parser.add_argument(
+        "--engine", type=Path, help="also build this TensorRT engine (needs TensorRT and a GPU)"
+    )
+    parser.add_argument(
+        "--precision", choices=("fp16", "fp32"), default="fp16", help="engine precision"
+    )
     args = parser.parse_args(argv)
     try:
+        if args.engine:  # fail before the export when TensorRT is missing
+            # The command line reaches into the deployment backends for --engine only; the
+            # library (to_onnx) stays free of them.
+            from pdn_ros.backends.tensorrt_backend import require_tensorrt
+
+            require_tensorrt()
         if args.checkpoint:
-            trained = load_checkpoint(args.checkpoint)
-            # Weights do not depend on the input size: one checkpoint serves every size.
-            model = PatchDriveNet(trained.config.replace(height=args.height, width=args.width))
-            model.load_state_dict(trained.state_dict())
+            model = load_checkpoint(args.checkpoint, input_size=(args.height, args.width))
         else:
             torch.manual_seed(args.seed)
             model = build(args.preset, args.height, args.width)
@@ -155,6 +164,21 @@ def main(argv: list[str] | None = None) -> int:
     to_onnx(model, args.out, batch=args.batch)
     size_mb = args.out.stat().st_size / 1e6
     print(f"pdn-export: wrote {args.out} ({size_mb:.1f} MB) in {time.perf_counter() - start:.1f} s")
+    if args.engine:
+        from pdn_ros.backends.tensorrt_backend import build_engine_file
+
+        start = time.perf_counter()
+        try:
+            build_engine_file(
+                args.out,
+                args.engine,
+                args.precision,
+                say=lambda message: print(f"pdn-export: {message}", flush=True),
+            )
+        except ValueError as err:
+            print(f"pdn-export: {err}", file=sys.stderr)
+            return 2
+        print(f"pdn-export: {args.engine} ready in {time.perf_counter() - start:.1f} s")
     return 0
 
 

@@ -85,10 +85,11 @@ class PatchDriveNet(nn.Module):
 
     # ---- stages -------------------------------------------------------------------------
     def choose_windows(
-        self, priority: torch.Tensor
+        self, priority: torch.Tensor, bias: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Window origins x0, y0 [B, P] (int64 pixels), their priority logits [B, P] and
-        scale indices [P], scale by scale in `patch_scales` order."""
+        scale indices [P], scale by scale in `patch_scales` order. `bias` (shaped like
+        `priority`) is added for the choice only."""
         cfg = self.config
         b, _, rows, cols = priority.shape
         x0s, y0s, logits, scale_ids = [], [], [], []
@@ -102,7 +103,7 @@ class PatchDriveNet(nn.Module):
                 y0 = torch.tensor(ys, device=priority.device).expand(b, -1)
                 cells = window_cells(x0, y0, scale, cfg)
             else:
-                ranked = plane.detach()
+                ranked = plane.detach() if bias is None else plane.detach() + bias[:, i]
                 if self.training and cfg.selection_noise > 0:
                     uniform = torch.rand_like(ranked).clamp(1e-6, 1 - 1e-6)
                     ranked = ranked - cfg.selection_noise * torch.log(-torch.log(uniform))
@@ -153,6 +154,7 @@ class PatchDriveNet(nn.Module):
         memory: torch.Tensor,
         memory_valid: torch.Tensor,
         controller_state: torch.Tensor,
+        selection_bias: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Detect objects in a batch of full-resolution frames.
 
@@ -169,6 +171,9 @@ class PatchDriveNet(nn.Module):
         priority_logits [B,num_scales,Hs,Ws]; candidate_boxes [B,N,4], candidate_logits
         [B,N,K], candidate_centers [B,N,2] and candidate_strides [B,N] (pixels) for every
         global cell and then every patch cell; patch_logits [B,P] (pre-sigmoid priority).
+
+        `selection_bias` [B,num_scales,Hs,Ws] (training only, not exported) is added to the
+        priority when choosing windows, to steer exploration toward annotated objects.
         """
         cfg = self.config
         b = image.shape[0]
@@ -186,7 +191,7 @@ class PatchDriveNet(nn.Module):
         global_pos = self.global_pos.expand(b, -1, -1)
 
         # 4-6: choose windows, crop them, run the patch backbone.
-        x0, y0, patch_logits, scale_ids = self.choose_windows(priority)
+        x0, y0, patch_logits, scale_ids = self.choose_windows(priority, selection_bias)
         p = x0.shape[1]
         sizes = torch.tensor(cfg.patch_scales, dtype=torch.float32, device=image.device)[
             scale_ids.long()

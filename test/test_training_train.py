@@ -1,0 +1,194 @@
+"""Trainer and data: real optimisation runs on a tiny synthetic dataset."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from training.coco import CocoFormatError
+from training.config import DataConfig, load_train_config
+from training.data import ClipAugment, ClipDataset, load_frames, read_image
+from training.synth import SceneConfig, generate_sequence
+from training.synth_cli import main as synth_main
+from training.train import build_model, run_dir, train
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synth") / "data"
+    code = synth_main(
+        [
+            "--out",
+            str(out),
+            "--sequences",
+            "2",
+            "--frames",
+            "3",
+            "--height",
+            "256",
+            "--width",
+            "384",
+            "--seed",
+            "5",
+        ]
+    )
+    assert code == 0
+    return out / "annotations.json"
+
+
+def write_config(path: Path, data: Path, runs: Path, **extra) -> Path:
+    config = {
+        "name": "tiny",
+        "data": {"train": str(data), "crop": [128, 192], "clip_length": 2, "workers": 0},
+        "optim": {"steps": 4, "batch_size": 2, "warmup_steps": 1},
+        "model": {
+            "patch_scales": [64, 128],
+            "patches_per_scale": [2, 1],
+            "patch_size": 64,
+            "max_detections": 20,
+            "pre_nms_topk": 60,
+        },
+        "out": str(runs),
+        "log_every": 1,
+        "checkpoint_every": 2,
+        **extra,
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_coco_frames_round_trip_in_sequence_order(dataset):
+    frames, names = load_frames(dataset)
+    assert names == ["person", "vehicle", "bicycle", "animal", "sign"]
+    assert [(f.video_id, f.frame_id) for f in frames] == sorted(
+        (f.video_id, f.frame_id) for f in frames
+    )
+    first = generate_sequence(5, SceneConfig(height=256, width=384, frames=3))
+    truth = next(first)
+    ours = frames[0]
+    keep = ~np.asarray(truth.ignore) if hasattr(truth, "ignore") else slice(None)
+    np.testing.assert_allclose(ours.boxes, np.asarray(truth.boxes)[keep], atol=1e-3)
+    np.testing.assert_array_equal(ours.labels, np.asarray(truth.labels)[keep])
+    assert read_image(ours.path).shape == (256, 384, 3)
+
+
+def test_clips_are_deterministic_and_boxes_stay_in_the_crop(dataset):
+    data = ClipDataset(DataConfig(train=str(dataset), crop=(128, 192), clip_length=2), seed=3)
+    images, targets = data[7]
+    again, targets2 = data[7]
+    assert images.shape == (2, 3, 128, 192) and images.dtype == torch.uint8
+    assert torch.equal(images, again)
+    assert all(torch.equal(a.boxes, b.boxes) for a, b in zip(targets, targets2, strict=True))
+    other, _ = data[8]
+    assert not torch.equal(images, other)
+    for target in targets:
+        b = target.boxes
+        assert ((b[:, 0] >= 0) & (b[:, 2] <= 192) & (b[:, 1] >= 0) & (b[:, 3] <= 128)).all()
+        assert ((b[:, 2:] - b[:, :2]) >= 2).all()
+
+
+def test_augmentation_geometry_keeps_small_objects_small(dataset):
+    data = ClipDataset(DataConfig(train=str(dataset), crop=(128, 192), clip_length=1), seed=0)
+    frame = dataclasses.replace(
+        data.frames[0],
+        boxes=np.array([[100.0, 100.0, 110.0, 108.0]], np.float32),
+        labels=np.array([2]),
+    )
+    plain = ClipAugment(1.0, (50.0, 40.0), False, np.ones(3, np.float32), 0.0)
+    image, target = data.apply(frame, plain)
+    original = read_image(frame.path)
+    np.testing.assert_array_equal(image, original[40:168, 50:242].transpose(2, 0, 1))
+    assert target.boxes.tolist() == [[50.0, 60.0, 60.0, 68.0]] and target.labels.tolist() == [2]
+    zoomed = ClipAugment(1.2, (50.0, 40.0), True, np.ones(3, np.float32), 0.0)
+    _, target = data.apply(frame, zoomed)
+    np.testing.assert_allclose(
+        target.boxes.numpy(), [[192 - 72.0, 72.0, 192 - 60.0, 81.6]], atol=1e-4
+    )
+    for index in range(30):
+        rng = np.random.default_rng([0, index])
+        aug = data.draw(rng, data.frames[index % len(data.frames)])
+        assert 0.8 <= aug.scale <= 1.25
+
+
+def test_corrupt_annotation_and_image_errors_name_the_file(tmp_path, dataset):
+    bad = tmp_path / "annotations.json"
+    bad.write_text('{"images": [}')
+    with pytest.raises(CocoFormatError, match=str(bad)):
+        load_frames(bad)
+    junk = tmp_path / "frame.jpg"
+    junk.write_bytes(b"not a jpeg at all")
+    with pytest.raises(ValueError, match="cannot decode image .*frame.jpg"):
+        read_image(junk)
+    with pytest.raises(FileNotFoundError, match="image not found"):
+        read_image(tmp_path / "missing.jpg")
+
+
+def test_resume_continues_exactly_where_it_stopped(tmp_path, dataset):
+    straight = load_train_config(write_config(tmp_path / "a.yaml", dataset, tmp_path / "a"))
+    resumed = load_train_config(write_config(tmp_path / "b.yaml", dataset, tmp_path / "b"))
+    full = train(straight)
+    train(resumed, stop_after=2)
+    rows_before = (run_dir(resumed) / "log.csv").read_text().splitlines()
+    assert rows_before[-1].startswith("2,")
+    again = train(resumed, resume=True)
+    rows = (run_dir(resumed) / "log.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3", "4"]
+    for (name, a), b in zip(full.state_dict().items(), again.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    assert (run_dir(resumed) / "model.pt").is_file() and (run_dir(resumed) / "curves.png").is_file()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_ddp_on_cpu_keeps_ranks_identical(tmp_path, dataset):
+    config = write_config(tmp_path / "ddp.yaml", dataset, tmp_path / "runs")
+    env = {**os.environ, "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}
+    torchrun = Path(sys.executable).parent / "torchrun"
+    result = subprocess.run(
+        [
+            str(torchrun),
+            "--nnodes",
+            "1",
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(_free_port()),
+            str(HERE / "ddp_train_worker.py"),
+            str(config),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    folder = tmp_path / "runs" / "tiny"
+    rank0 = torch.load(folder / "rank0.pt", weights_only=True)
+    rank1 = torch.load(folder / "rank1.pt", weights_only=True)
+    for name, value in rank0.items():
+        assert torch.equal(value, rank1[name]), name
+    assert torch.equal(
+        torch.load(folder / "last.pt", weights_only=True)["model"]["patch_head.classes.weight"],
+        rank0["patch_head.classes.weight"],
+    )
+    torch.manual_seed(0)
+    initial = build_model(load_train_config(config)).state_dict()
+    assert not torch.equal(initial["patch_head.classes.weight"], rank0["patch_head.classes.weight"])
+    assert (folder / "log.csv").read_text().count("\n") == 5

@@ -1,0 +1,238 @@
+"""Synthetic frames as a rosbag2 (mcap) bag: camera image, camera info and ground truth.
+
+Uses `rosbags`, so no ROS installation is needed to write (or read) bags. The pdn_msgs types
+are registered from their `.msg` files, which gives them the same type hashes as the colcon
+build. Per frame, on one header stamp:
+
+- `/camera/image_raw` (sensor_msgs/Image, rgb8), or with `image_format="jpeg"`
+  `/camera/image_raw/compressed` (sensor_msgs/CompressedImage, format "jpeg");
+- `/camera/camera_info` (sensor_msgs/CameraInfo: an ideal pinhole, 70 degree horizontal view);
+- `/camera/ground_truth` (pdn_msgs/DetectionArray): every object that is not `ignore`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+from pdn_model.config import DEFAULT_CLASSES
+
+if TYPE_CHECKING:
+    from rosbags.typesys.store import Typestore
+
+    from training.synth import Frame
+
+IMAGE_TOPIC = "/camera/image_raw"
+COMPRESSED_TOPIC = "/camera/image_raw/compressed"
+CAMERA_INFO_TOPIC = "/camera/camera_info"
+GROUND_TRUTH_TOPIC = "/camera/ground_truth"
+CAMERA_FRAME = "camera_optical_frame"
+IMAGE_FORMATS = ("raw", "jpeg")
+JPEG_QUALITY = 95
+HORIZONTAL_FOV_DEG = 70.0
+# Stamps start at a fixed time (2023-11-14T22:13:20Z) so that bags are reproducible byte for
+# byte; sequences are separated by a gap, so a consumer sees where one ends.
+EPOCH_NS = 1_700_000_000 * 1_000_000_000
+SEQUENCE_GAP_S = 1.0
+_ROSBAG2_VERSION = 9
+
+
+def pdn_msgs_dir() -> Path:
+    """Folder of the pdn_msgs `.msg` files: the installed share folder, else the source tree's."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        installed = Path(get_package_share_directory("pdn_msgs", print_warning=False)) / "msg"
+    except (ImportError, LookupError, OSError, ValueError):
+        installed = None
+    for folder in (installed, Path(__file__).resolve().parent.parent / "msg" / "msg"):
+        if folder is not None and any(folder.glob("*.msg")):
+            return folder
+    raise FileNotFoundError(
+        "pdn_msgs message files not found: source install/setup.bash or run from the repository"
+    )
+
+
+@functools.cache
+def typestore() -> Typestore:
+    """ROS 2 Kilted types plus pdn_msgs, for writing and reading bags (one shared instance)."""
+    store = get_typestore(Stores.ROS2_KILTED)
+    types: dict[str, Any] = {}
+    for msg in sorted(pdn_msgs_dir().glob("*.msg")):
+        types.update(get_types_from_msg(msg.read_text(), f"pdn_msgs/msg/{msg.stem}"))
+    store.register(types)
+    return store
+
+
+def frame_stamp_ns(
+    frame_index: int, fps: float, sequence_index: int = 0, frames_per_sequence: int = 0
+) -> int:
+    """Capture stamp of a frame: EPOCH_NS, frames at `fps`, SEQUENCE_GAP_S between sequences."""
+    seconds = sequence_index * (frames_per_sequence / fps + SEQUENCE_GAP_S) + frame_index / fps
+    return EPOCH_NS + round(seconds * 1e9)
+
+
+def pinhole_matrix(width: int, height: int) -> np.ndarray:
+    """3x3 intrinsics of an ideal camera with a 70 degree horizontal view, centred."""
+    focal = width / (2.0 * math.tan(math.radians(HORIZONTAL_FOV_DEG) / 2.0))
+    return np.array([[focal, 0.0, (width - 1) / 2], [0.0, focal, (height - 1) / 2], [0, 0, 1]])
+
+
+class BagWriter:
+    """Writes frames into a new rosbag2 bag in mcap storage.
+
+    `path` is the bag folder, as with `ros2 bag record -o`: it must not exist and will hold
+    `<folder name>.mcap` and `metadata.yaml`. Use as a context manager (or call close()).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        image_format: str = "raw",
+        class_names: Sequence[str] = DEFAULT_CLASSES,
+    ) -> None:
+        if image_format not in IMAGE_FORMATS:
+            raise ValueError(f"image_format must be one of {IMAGE_FORMATS}, got {image_format!r}")
+        self.path = Path(path)
+        if self.path.exists():
+            raise FileExistsError(
+                f"bag {self.path} exists already; rosbag2 bags are not overwritten"
+            )
+        self.image_format = image_format
+        self.class_names = tuple(class_names)
+        self._store = typestore()
+        self._writer = Writer(
+            self.path, version=_ROSBAG2_VERSION, storage_plugin=StoragePlugin.MCAP
+        )
+        self._writer.open()
+        image_topic, image_type = (
+            (IMAGE_TOPIC, "sensor_msgs/msg/Image")
+            if image_format == "raw"
+            else (COMPRESSED_TOPIC, "sensor_msgs/msg/CompressedImage")
+        )
+        self._connections = {
+            name: (self._writer.add_connection(topic, msgtype, typestore=self._store), msgtype)
+            for name, topic, msgtype in (
+                ("image", image_topic, image_type),
+                ("info", CAMERA_INFO_TOPIC, "sensor_msgs/msg/CameraInfo"),
+                ("truth", GROUND_TRUTH_TOPIC, "pdn_msgs/msg/DetectionArray"),
+            )
+        }
+
+    def __enter__(self) -> BagWriter:
+        """Use as a context manager."""
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        """Finish the bag (also after an error: what was written stays readable)."""
+        self.close()
+
+    def close(self) -> None:
+        """Write the bag's metadata and close its file."""
+        self._writer.close()
+
+    def _put(self, name: str, message: object, stamp_ns: int) -> None:
+        """Serialize a message to CDR and write it on one of the three connections."""
+        connection, msgtype = self._connections[name]
+        self._writer.write(connection, stamp_ns, self._store.serialize_cdr(message, msgtype))
+
+    def write(self, frame: Frame, stamp_ns: int) -> None:
+        """Write a frame's image, camera info and ground truth, all stamped `stamp_ns`."""
+        types = self._store.types
+        stamp = types["builtin_interfaces/msg/Time"](
+            sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000
+        )
+        header = types["std_msgs/msg/Header"](stamp=stamp, frame_id=CAMERA_FRAME)
+        height, width = frame.image.shape[:2]
+        if self.image_format == "raw":
+            image = types["sensor_msgs/msg/Image"](
+                header=header,
+                height=height,
+                width=width,
+                encoding="rgb8",
+                is_bigendian=0,
+                step=3 * width,
+                data=frame.image.reshape(-1),
+            )
+        else:
+            ok, jpeg = cv2.imencode(
+                ".jpg",
+                cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR),
+                [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY],
+            )
+            if not ok:
+                raise RuntimeError(f"JPEG encoding failed for frame {frame.frame_index}")
+            image = types["sensor_msgs/msg/CompressedImage"](
+                header=header, format="jpeg", data=jpeg.reshape(-1)
+            )
+        self._put("image", image, stamp_ns)
+        k = pinhole_matrix(width, height)
+        projection = np.concatenate([k, np.zeros((3, 1))], axis=1)
+        info = types["sensor_msgs/msg/CameraInfo"](
+            header=header,
+            height=height,
+            width=width,
+            distortion_model="plumb_bob",
+            d=np.zeros(5),
+            k=k.reshape(-1),
+            r=np.eye(3).reshape(-1),
+            p=projection.reshape(-1),
+            binning_x=0,
+            binning_y=0,
+            roi=types["sensor_msgs/msg/RegionOfInterest"](
+                x_offset=0, y_offset=0, height=0, width=0, do_rectify=False
+            ),
+        )
+        self._put("info", info, stamp_ns)
+        detection = types["pdn_msgs/msg/Detection"]
+        keep = ~frame.ignore
+        detections = [
+            detection(
+                class_id=label,
+                label=self.class_names[label],
+                score=1.0,
+                center_x=(x1 + x2) / 2,
+                center_y=(y1 + y2) / 2,
+                size_x=x2 - x1,
+                size_y=y2 - y1,
+                patch_index=-1,
+                patch_scale=-1,
+                track_id=str(track),
+            )
+            for (x1, y1, x2, y2), label, track in zip(
+                frame.boxes[keep].tolist(),
+                frame.labels[keep].tolist(),
+                frame.track_ids[keep].tolist(),
+                strict=True,
+            )
+        ]
+        truth = types["pdn_msgs/msg/DetectionArray"](header=header, detections=detections)
+        self._put("truth", truth, stamp_ns)
+
+
+def write_bag(
+    path: str | os.PathLike[str],
+    frames: Iterable[Frame],
+    fps: float,
+    image_format: str = "raw",
+) -> Path:
+    """Write the frames of one sequence as a bag, stamped at `fps` from EPOCH_NS."""
+    with BagWriter(path, image_format) as writer:
+        for frame in frames:
+            writer.write(frame, frame_stamp_ns(frame.frame_index, fps))
+    return Path(path)

@@ -1,0 +1,308 @@
+"""`pdn-train`: train PatchDriveNet with AdamW, warmup + cosine annealing, on one device or
+many (`torchrun --nproc_per_node N -m training.train ...`, DDP; NCCL on GPUs, gloo on CPU).
+
+Reproducible by construction: sample i of the run is a pure function of (seed, i) and every
+step reseeds torch's RNG from (seed, step, rank), so a resumed run continues exactly as the
+uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import math
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Sampler
+from tqdm import tqdm
+
+from pdn_model.checkpoint import save_checkpoint
+from pdn_model.config import preset_config
+from pdn_model.model import PatchDriveNet
+from pdn_model.temporal import push_frame
+from training.config import OptimConfig, TrainConfig, load_train_config
+from training.data import ClipDataset, collate_clips
+from training.losses import detection_criterion, saliency_targets
+
+TRAIN_STATE_FORMAT = "pdn-train-1"
+LOG_COLUMNS = (
+    "step",
+    "lr",
+    "total",
+    "classification",
+    "giou",
+    "l1",
+    "saliency",
+    "selection",
+    "positives",
+    "seconds_per_step",
+)
+
+
+class StepSampler(Sampler[int]):
+    """Endless sample indices for steps `start`, `start+1`, ...: rank r of w takes indices
+    step*B*w + r*B + j, j < B. Shards the data across DDP ranks without epochs."""
+
+    def __init__(self, start_step: int, batch_size: int, rank: int = 0, world: int = 1):
+        self.start_step, self.batch_size, self.rank, self.world = (
+            start_step,
+            batch_size,
+            rank,
+            world,
+        )
+
+    def __iter__(self) -> Iterator[int]:
+        step = self.start_step
+        while True:
+            base = (step * self.world + self.rank) * self.batch_size
+            yield from range(base, base + self.batch_size)
+            step += 1
+
+
+def lr_factor(step: int, optim: OptimConfig) -> float:
+    """Multiplier of the base learning rate: linear warmup, then cosine to min_lr_ratio."""
+    if step < optim.warmup_steps:
+        return (step + 1) / optim.warmup_steps
+    progress = min(1.0, (step - optim.warmup_steps) / max(1, optim.steps - optim.warmup_steps))
+    return optim.min_lr_ratio + (1 - optim.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def build_model(config: TrainConfig) -> PatchDriveNet:
+    """The model at the training crop size, with the training patch budget."""
+    height, width = config.data.crop
+    model = PatchDriveNet(preset_config(config.preset, height, width, **config.model))
+    if config.train_patches is not None:
+        model.set_patches(config.train_patches)
+    return model
+
+
+def run_dir(config: TrainConfig) -> Path:
+    """The folder of a run: OUT/NAME."""
+    return Path(config.out) / config.name
+
+
+def _distributed() -> tuple[int, int, torch.device]:
+    """(rank, world size, device); joins the process group when started by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = torch.cuda.is_available()
+    device = torch.device(f"cuda:{local}" if use_cuda else "cpu")
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return rank, world, device
+
+
+def _device(config: TrainConfig, default: torch.device) -> torch.device:
+    return default if config.device == "auto" else torch.device(config.device)
+
+
+def train(
+    config: TrainConfig, resume: bool = False, stop_after: int | None = None
+) -> PatchDriveNet:
+    """Run (or resume) training; returns the trained model. The run folder (`run_dir`) gets
+    model.pt, last.pt (optimizer and schedule too, for --resume), log.csv and curves.png.
+
+    `stop_after` ends the run early at that step (as if interrupted), keeping the schedule
+    of the full `optim.steps`.
+    """
+    rank, world, default_device = _distributed()
+    device = _device(config, default_device)
+    out = run_dir(config)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    model = build_model(config).to(device)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, config.optim)
+    )
+    start = 0
+    state_path = out / "last.pt"
+    if resume:
+        start = _load_train_state(state_path, model, optimizer, scheduler, device)
+    net = DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
+    use_amp = config.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    dataset = ClipDataset(config.data, seed=config.seed)
+    loader = DataLoader(
+        dataset,
+        batch_size=config.optim.batch_size,
+        sampler=StepSampler(start, config.optim.batch_size, rank, world),
+        num_workers=config.data.workers,
+        collate_fn=collate_clips,
+        persistent_workers=config.data.workers > 0,
+    )
+    last = min(config.optim.steps, stop_after or config.optim.steps)
+    log_path = out / "log.csv"
+    progress = tqdm(total=last, initial=start, desc=f"train {config.name}", disable=rank != 0)
+    batches = iter(loader)
+    model.train()
+    tick = time.perf_counter()
+    for step in range(start, last):
+        images, targets = next(batches)
+        torch.manual_seed(config.seed * 1_000_003 + step * world + rank)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            terms = _clip_loss(net, model, images.to(device), targets, config, step, device)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(terms["total"]).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        progress.update(1)
+        done = step + 1
+        if rank == 0 and (done % config.log_every == 0 or done == last):
+            elapsed = (time.perf_counter() - tick) / config.log_every
+            tick = time.perf_counter()
+            row = {"step": done, "lr": scheduler.get_last_lr()[0], "seconds_per_step": elapsed}
+            row.update({k: float(v.detach()) for k, v in terms.items()})
+            _append_log(log_path, row)
+            progress.set_postfix(loss=f"{row['total']:.3f}", lr=f"{row['lr']:.2e}")
+        if rank == 0 and (done % config.checkpoint_every == 0 or done == last):
+            _save_train_state(state_path, model, optimizer, scheduler, done, config)
+    progress.close()
+    if world > 1:
+        # Gradients keep parameters equal across ranks; batch-norm statistics are updated
+        # locally, so every rank takes rank 0's (the ones saved) before anyone uses them.
+        for buffer in model.buffers():
+            dist.broadcast(buffer, src=0)
+    if rank == 0:
+        save_checkpoint(model.eval(), out / "model.pt", trained_steps=last)
+        plot_curves(log_path, out / "curves.png")
+    if world > 1:
+        dist.barrier()
+    return model
+
+
+def _clip_loss(
+    net: torch.nn.Module,
+    model: PatchDriveNet,
+    images: torch.Tensor,
+    targets: list,
+    config: TrainConfig,
+    step: int,
+    device: torch.device,
+) -> dict[str, torch.Tensor]:
+    """Loss over a batch of clips [B, L, 3, H, W], unrolling memory and controller state."""
+    b, length = images.shape[:2]
+    state = model.initial_state(b)
+    memory, valid, control = state["memory"], state["memory_valid"], state["controller_state"]
+    guide = config.guide * max(0.0, 1.0 - step / max(1, config.guide_steps))
+    totals: dict[str, torch.Tensor] = {}
+    for t in range(length):
+        frame_targets = [clip[t].to(device) for clip in targets]
+        bias = None
+        if guide > 0:
+            bias = guide * torch.stack([saliency_targets(tg, model.config) for tg in frame_targets])
+        out = net(images[:, t], memory, valid, control, selection_bias=bias)
+        terms = detection_criterion(out, frame_targets, model.config, config.loss)
+        for key, value in terms.items():
+            totals[key] = totals.get(key, 0.0) + value / length
+        memory, valid = push_frame(memory, valid, out["frame_tokens"])
+        control = out["next_controller_state"]
+    return totals
+
+
+def _save_train_state(path: Path, model, optimizer, scheduler, step: int, config) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(
+        {
+            "format": TRAIN_STATE_FORMAT,
+            "step": step,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "config": dataclasses.asdict(config),
+        },
+        tmp,
+    )
+    tmp.replace(path)
+
+
+def _load_train_state(path: Path, model, optimizer, scheduler, device: torch.device) -> int:
+    if not path.is_file():
+        raise FileNotFoundError(f"nothing to resume: {path} does not exist")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:
+        raise ValueError(f"{path} is not a readable training state: {err}") from err
+    if state.get("format") != TRAIN_STATE_FORMAT:
+        raise ValueError(f"{path} is not a PatchDriveNet training state")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    return int(state["step"])
+
+
+def _append_log(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=LOG_COLUMNS, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def plot_curves(log_path: Path, png_path: Path) -> None:
+    """Loss terms and learning rate against step, from log.csv."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with log_path.open() as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return
+    steps = [int(r["step"]) for r in rows]
+    fig, (ax, ax_lr) = plt.subplots(1, 2, figsize=(10, 3.5))
+    for key in ("total", "classification", "giou", "l1", "saliency", "selection"):
+        ax.plot(steps, [float(r[key]) for r in rows], label=key)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_title("training loss")
+    ax.legend(fontsize=7)
+    ax_lr.plot(steps, [float(r["lr"]) for r in rows])
+    ax_lr.set_xlabel("step")
+    ax_lr.set_title("learning rate")
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`pdn-train --config training/configs/NAME.yaml [--resume] [--steps N] [--out DIR]`."""
+    parser = argparse.ArgumentParser(prog="pdn-train", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, required=True, help="YAML training config")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/NAME/last.pt")
+    parser.add_argument("--out", help="runs folder (default from the config)")
+    parser.add_argument("--stop-after", type=int, help="stop at this step (schedule unchanged)")
+    args = parser.parse_args(argv)
+    try:
+        overrides = {"out": args.out} if args.out else {}
+        config = load_train_config(args.config, **overrides)
+        train(config, resume=args.resume, stop_after=args.stop_after)
+        folder = run_dir(config)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"pdn-train: {err}", file=sys.stderr)
+        return 2
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"pdn-train: done; model in {folder / 'model.pt'}, curves in {folder / 'curves.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
