@@ -10,7 +10,6 @@ the time). pdn-s with random weights (speed does not depend on them) or a checkp
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from pdn_bench.measure import interleaved_timings, latency_stats, machine_description
+from pdn_bench.reporting import add_common_arguments, write_report
 from pdn_model import build, load_checkpoint
 from pdn_model.checkpoint import save_checkpoint
 from pdn_model.export import to_onnx
@@ -127,13 +127,9 @@ def report(results: dict, command: str) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `pdn-bench backends`."""
-    parser.add_argument("--preset", default="pdn-s")
+    add_common_arguments(parser)
     parser.add_argument("--checkpoint", type=Path, help="trained weights (random if absent)")
-    parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads")
     parser.add_argument("--runs", type=int, default=30, help="timed frames per backend and size")
-    parser.add_argument("--quick", action="store_true", help="few frames, for a smoke run")
-    parser.add_argument("--docs", type=Path, default=Path("docs"), help="report folder")
-    parser.add_argument("--out", type=Path, help="also write results.json here")
 
 
 def main(args: argparse.Namespace, command: str) -> int:
@@ -142,15 +138,11 @@ def main(args: argparse.Namespace, command: str) -> int:
         args.runs = 3
     with tempfile.TemporaryDirectory(prefix="pdn-bench-") as work:
         results = run(args, Path(work))
-    args.docs.mkdir(parents=True, exist_ok=True)
-    (args.docs / "bench_backends.md").write_text(report(results, command))
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    path = write_report(args, "bench_backends", report(results, command), results)
     for name, row in results["rows"].items():
         print(
             f"pdn-bench backends: {name}: median {row['median_ms']:.1f} ms, "
             f"p99 {row['p99_ms']:.1f} ms"
         )
-    print(f"pdn-bench backends: report in {args.docs / 'bench_backends.md'}")
+    print(f"pdn-bench backends: report in {path}")
     return 0

@@ -25,6 +25,7 @@ from pdn_bench.measure import (
     machine_description,
     onnxruntime_session,
 )
+from pdn_bench.reporting import add_common_arguments, write_report
 from pdn_model import build
 from pdn_model.contract import INPUT_NAMES
 from pdn_model.export import example_inputs, to_onnx
@@ -186,14 +187,10 @@ def plot(results: dict, path: Path) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `pdn-bench model`."""
-    parser.add_argument("--preset", default="pdn-s")
-    parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads")
+    add_common_arguments(parser)
     parser.add_argument("--runs", type=int, default=40, help="timed frames per cheap method")
     parser.add_argument("--dense-runs", type=int, default=15, help="timed dense frames")
     parser.add_argument("--runs-8k", type=int, default=10, help="timed 8K frames")
-    parser.add_argument("--quick", action="store_true", help="few frames, for a smoke run")
-    parser.add_argument("--docs", type=Path, default=Path("docs"), help="report folder")
-    parser.add_argument("--out", type=Path, help="also write results.json here")
 
 
 def main(args: argparse.Namespace, command: str) -> int:
@@ -202,12 +199,8 @@ def main(args: argparse.Namespace, command: str) -> int:
         args.runs, args.dense_runs, args.runs_8k = 8, 3, 2
     with tempfile.TemporaryDirectory(prefix="pdn-bench-") as work:
         results = run(args, Path(work))
-    args.docs.mkdir(parents=True, exist_ok=True)
-    (args.docs / "bench_model.md").write_text(report(results, command))
+    write_report(args, "bench_model", report(results, command), results)
     plot(results, args.docs / "bench_model.png")
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "results.json").write_text(json.dumps(results, indent=2))
     pdn = results["modes"]["patchdrivenet"]
     print(
         f"pdn-bench model: 4K median {pdn['median_ms']:.1f} ms (p99 {pdn['p99_ms']:.1f}), "
