@@ -204,8 +204,11 @@ class PatchDriveNet(nn.Module):
             maps = self.patch_backbone(self.crop_patches(frame, x0, y0))
             if self.training:
                 # Straight-through: value 1, but the loss on what a patch found reaches the
-                # priority (saliency, priors, controller) that chose it.
-                weight = patch_scores / patch_scores.detach()
+                # priority (saliency, priors, controller) that chose it, with the gradient of
+                # s / stop_gradient(s). Written in log space: s underflows to 0 for logits
+                # below about -88, and 0/0 would poison every weight.
+                log_score = F.logsigmoid(patch_logits)
+                weight = torch.exp(log_score - log_score.detach())
                 maps = maps * weight.reshape(b * p, 1, 1, 1)
             summary = maps.mean(dim=(2, 3)).reshape(b, p, -1).mean(dim=1)
 

@@ -76,3 +76,14 @@ def test_one_step_changes_saliency_towards_a_target():
         opt.step()
         losses.append(loss.item())
     assert losses[1] < losses[0]
+
+
+def test_gradients_stay_finite_when_chosen_windows_have_hopeless_priority():
+    model = tiny_model().train()
+    with torch.no_grad():
+        model.saliency.logits.bias.fill_(-200.0)  # sigmoid underflows to exactly 0
+    out = model(*random_inputs(model))
+    assert (out["patch_scores"] == 0).any()
+    detection_loss(out).backward()
+    for name, param in model.named_parameters():
+        assert param.grad is None or torch.isfinite(param.grad).all(), name

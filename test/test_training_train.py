@@ -192,3 +192,29 @@ def test_two_process_ddp_on_cpu_keeps_ranks_identical(tmp_path, dataset):
     initial = build_model(load_train_config(config)).state_dict()
     assert not torch.equal(initial["patch_head.classes.weight"], rank0["patch_head.classes.weight"])
     assert (folder / "log.csv").read_text().count("\n") == 5
+
+
+# A skipped step still advances the schedule, on purpose; torch warns about that order.
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)`")
+def test_non_finite_steps_are_skipped_counted_and_bounded(tmp_path, dataset, monkeypatch):
+    import training.train as trainer
+
+    real = trainer.detection_criterion
+
+    def poisoned(*args, **kwargs):
+        terms = real(*args, **kwargs)
+        terms["total"] = terms["total"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(trainer, "detection_criterion", poisoned)
+    config = load_train_config(write_config(tmp_path / "n.yaml", dataset, tmp_path / "n"))
+    torch.manual_seed(config.seed)
+    initial = build_model(config).state_dict()
+    model = train(config)
+    for name, param in model.named_parameters():
+        assert torch.equal(param, initial[name]), name
+    last = (run_dir(config) / "log.csv").read_text().splitlines()[-1]
+    assert last.split(",")[-1] == "4"
+    monkeypatch.setattr(trainer, "MAX_SKIPPED_STEPS", 2)
+    with pytest.raises(FloatingPointError, match="3 steps had a non-finite loss"):
+        train(config.__class__(**{**config.__dict__, "name": "again"}))

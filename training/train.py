@@ -33,6 +33,8 @@ from training.data import ClipDataset, collate_clips
 from training.losses import detection_criterion, saliency_targets
 
 TRAIN_STATE_FORMAT = "pdn-train-1"
+# Non-finite steps tolerated (skipped) before a run is declared diverged.
+MAX_SKIPPED_STEPS = 20
 LOG_COLUMNS = (
     "step",
     "lr",
@@ -44,6 +46,7 @@ LOG_COLUMNS = (
     "selection",
     "positives",
     "seconds_per_step",
+    "skipped_steps",
 )
 
 
@@ -150,6 +153,7 @@ def train(
     batches = iter(loader)
     model.train()
     tick = time.perf_counter()
+    skipped = 0
     for step in range(start, last):
         images, targets = next(batches)
         torch.manual_seed(config.seed * 1_000_003 + step * world + rank)
@@ -158,8 +162,15 @@ def train(
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(terms["total"]).backward()
         scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
-        scaler.step(optimizer)
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
+        if torch.isfinite(norm) and torch.isfinite(terms["total"]):
+            scaler.step(optimizer)
+        else:  # one bad batch must not poison the weights: skip it, count it, go on
+            skipped += 1
+            if skipped > MAX_SKIPPED_STEPS:
+                raise FloatingPointError(
+                    f"{skipped} steps had a non-finite loss or gradient (last at step {step})"
+                )
         scaler.update()
         scheduler.step()
         progress.update(1)
@@ -167,7 +178,12 @@ def train(
         if rank == 0 and (done % config.log_every == 0 or done == last):
             elapsed = (time.perf_counter() - tick) / config.log_every
             tick = time.perf_counter()
-            row = {"step": done, "lr": scheduler.get_last_lr()[0], "seconds_per_step": elapsed}
+            row = {
+                "step": done,
+                "lr": scheduler.get_last_lr()[0],
+                "seconds_per_step": elapsed,
+                "skipped_steps": skipped,
+            }
             row.update({k: float(v.detach()) for k, v in terms.items()})
             _append_log(log_path, row)
             progress.set_postfix(loss=f"{row['total']:.3f}", lr=f"{row['lr']:.2e}")
