@@ -3,7 +3,7 @@
 #   make setup   system tools (only if missing), .venv with every pinned Python dependency,
 #                colcon build of pdn_msgs and pdn_ros; a second run does nothing
 #   make test    colcon test (pytest) in a loopback-only network namespace, test results, ruff
-#   make demo    export a random-weight model to ONNX and run the quick model benchmark (out/)
+#   make demo    synthetic 4K camera -> pdn_node (demo model) -> live status; out/demo/ (30 s)
 #   make lint    ruff
 #   make clean   remove build outputs (keeps .venv; `make distclean` removes it too)
 
@@ -17,8 +17,8 @@ PIP := $(PY) -m pip
 COLCON := $(VENV)/bin/colcon
 RUFF := $(VENV)/bin/ruff
 
-# The venv is installed once per content of requirements.txt.
-REQ_SHA := $(shell sha256sum requirements.txt | cut -c1-16)
+# The venv is installed once per content of requirements.txt and requirements-nodeps.txt.
+REQ_SHA := $(shell cat requirements.txt requirements-nodeps.txt | sha256sum | cut -c1-16)
 VENV_STAMP := $(VENV)/.installed-$(REQ_SHA)
 BUILD_STAMP := install/.pdn-build-stamp
 BUILD_INPUTS := package.xml setup.py setup.cfg resource/pdn_ros \
@@ -69,13 +69,15 @@ system-deps:
 PIP_QUIET := 2>&1 | { grep -v "^WARNING: Location 'file://" || true; }
 
 # pip and torch first, from their pins (torch must never be resolved by another package: an
-# unpinned torch pulls a CUDA build), then the whole pinned set.
-$(VENV_STAMP): requirements.txt | system-deps
+# unpinned torch pulls a CUDA build), then the whole pinned set, then the packages that must
+# be installed without their declared dependencies (requirements-nodeps.txt).
+$(VENV_STAMP): requirements.txt requirements-nodeps.txt | system-deps
 	test -x $(PY) || python3 -m venv $(VENV)
 	rm -f $(VENV)/.installed-*
 	$(PIP) install -q "$$(grep -m1 '^pip==' requirements.txt)" $(PIP_QUIET)
 	$(PIP) install -q "$$(grep -m1 '^torch==' requirements.txt)" $(PIP_QUIET)
 	$(PIP) install -q -r requirements.txt $(PIP_QUIET)
+	$(PIP) install -q --no-deps -r requirements-nodeps.txt $(PIP_QUIET)
 	touch $@
 
 # --symlink-install: the installed pdn_ros points at this source tree, so tests and console
@@ -108,15 +110,21 @@ test: setup
 lint: $(VENV_STAMP)
 	$(RUFF) check .
 
-# Console scripts live in install/pdn_ros/lib/pdn_ros (the ROS 2 convention), not on PATH.
-PDN_BIN := install/pdn_ros/lib/pdn_ros
+# Runs a command in the sourced workspace (pdn_msgs importable, console scripts found).
 IN_WORKSPACE := env $(ROS_ENV) bash -c 'source install/setup.bash && exec "$$@"' pdn
 
-# The demo's benchmark report goes to out/, so running it leaves the committed docs/ alone.
+# The demo: the synthetic 4K camera and pdn_node with the trained demo model (ONNX Runtime on
+# the CPU), started through pdn-launch over the SHM-only DDS profile above, watched by a
+# listener that prints a status line every second. It stops by itself after DEMO_SECONDS and
+# leaves annotated frames, a contact sheet and the processes' log in out/demo/. Every process
+# it starts runs in its own process group tied to the demo's life (stopped on exit, Ctrl-C,
+# SIGTERM, and sent SIGTERM by the kernel if the demo itself is killed).
+DEMO_SECONDS ?= 30
+DEMO_MODEL ?= models/pdn-s-synth4k-3840x2160.onnx
+
 demo: setup
-	mkdir -p out
-	$(IN_WORKSPACE) $(PDN_BIN)/pdn-export --preset pdn-s --out out/pdn-s.onnx
-	$(IN_WORKSPACE) $(PDN_BIN)/pdn-bench model --quick --docs out
+	$(IN_WORKSPACE) $(PY) -m pdn_ros.demo --model $(DEMO_MODEL) --seconds $(DEMO_SECONDS) \
+	  --out out/demo
 
 clean:
 	rm -rf build install log out .pytest_cache .ruff_cache *.egg-info

@@ -54,6 +54,11 @@ setup(
             "pdn-synth = training.synth_cli:main",
             "pdn-train = training.train:main",
             "pdn-eval = training.evaluate:main",
+            "pdn-bag-eval = pdn_ros.bag_eval:main",
+            "pdn-bag-play = pdn_ros.bag_play:main",
+            "pdn_node = pdn_ros.node:main",
+            "pdn_synth_camera = pdn_ros.synth_camera:main",
+            "pdn-launch = pdn_ros.launcher:main",
         ],
     },
 )

@@ -6,7 +6,7 @@ import argparse
 import shlex
 import sys
 
-from pdn_bench import backends, model
+from pdn_bench import backends, compare, model, node
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,9 +19,23 @@ def main(argv: list[str] | None = None) -> int:
     backends.add_arguments(
         sub.add_parser("backends", help="latency of the inference backends at 1080p, 4K, 8K")
     )
+    compare.add_arguments(
+        sub.add_parser(
+            "compare", help="PatchDriveNet vs global only, dense tiled and SAHI: speed and AP"
+        )
+    )
+    node.add_arguments(
+        sub.add_parser("node", help="pdn_node at 4K and 15 Hz: latency, drops, memory (soak)")
+    )
     args = parser.parse_args(argv)
     command = shlex.join(["pdn-bench", *argv])
-    return {"model": model.main, "backends": backends.main}[args.benchmark](args, command)
+    mains = {
+        "model": model.main,
+        "backends": backends.main,
+        "compare": compare.main,
+        "node": node.main,
+    }
+    return mains[args.benchmark](args, command)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,439 @@
+"""`pdn-bench node`: pdn_node as a process, fed 4K frames at a fixed rate over the SHM-only DDS
+profile, against the model's own inference time measured in the same run.
+
+This process renders synthetic 4K frames, times the model alone through the backend the node
+uses (before the node starts and after it stops, on the same frames), then starts the
+installed pdn_node and publishes the frames to it at `--rate` for a warm-up plus the measured
+time, stamping each just before publishing. It records per frame the latency from that stamp
+to the detections arriving here, the node's /diagnostics (its own stamp-to-publish latency,
+inference time, frames received, processed and dropped), and every second the node process's
+resident memory. Report: docs/bench_node.md and docs/bench_node.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pdn_bench.measure import latency_stats, machine_description
+from pdn_bench.reporting import write_report
+
+CAMERA = "bench"
+DEFAULT_MODEL = Path("models/pdn-s-synth4k-3840x2160.onnx")
+LATENCY_MARGIN_MS = 20.0
+RSS_GROWTH_LIMIT = 0.05
+QUEUE_GROWTH_LIMIT = 1.25  # last-third latency p50 over first-third p50
+OTHER_CPU_LIMIT = 0.1  # cores other processes may use before a run counts as not idle
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `pdn-bench node`."""
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="4K ONNX model")
+    parser.add_argument("--rate", type=float, default=15.0, help="frames per second sent")
+    parser.add_argument("--seconds", type=float, default=60.0, help="measured time")
+    parser.add_argument(
+        "--soak-seconds", type=float, default=0.0, help="a soak run of this length instead"
+    )
+    parser.add_argument("--warmup", type=float, default=10.0, help="unmeasured start (s)")
+    parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads")
+    parser.add_argument("--frames", type=int, default=16, help="distinct frames, cycled")
+    parser.add_argument("--model-runs", type=int, default=40, help="model-alone runs, twice")
+    parser.add_argument("--docs", type=Path, default=Path("docs"), help="report folder")
+    parser.add_argument("--out", type=Path, help="also write results.json here")
+
+
+def memory_mib(pid: int) -> tuple[float, float, float]:
+    """VmRSS, RssAnon and RssShmem of a process in MiB (RSS counts the touched pages of the
+    DDS shared-memory segments too; RssAnon is the process's own heap)."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "RssAnon", "RssShmem"):
+            fields[name] = int(value.split()[0]) / 1024.0
+    return fields["VmRSS"], fields["RssAnon"], fields["RssShmem"]
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user + system) used so far by one process, or by the whole machine (busy
+    time of all cores) when `pid` is None."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    if pid is None:
+        user, nice, system, _idle, _iowait, irq, softirq = (
+            int(v) for v in Path("/proc/stat").read_text().split()[1:8]
+        )
+        return (user + nice + system + irq + softirq) / ticks
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def render_frames(count: int) -> list[np.ndarray]:
+    """`count` consecutive 4K frames of a synthetic sequence (H x W x 3 RGB)."""
+    from training.synth import SceneConfig, SceneSequence
+
+    sequence = SceneSequence((4242, 1), SceneConfig(frames=count))
+    return [sequence.render(i).image for i in range(count)]
+
+
+def model_alone(model: Path, threads: int, frames: list[np.ndarray], runs: int) -> dict[str, float]:
+    """The model's inference time through the node's backend, state fed back, frames cycled."""
+    from pdn_ros.backends import StreamState, create_backend
+
+    backend = create_backend("onnxruntime", model, device="cpu", threads=threads)
+    planar = [np.ascontiguousarray(f.transpose(2, 0, 1)[None]) for f in frames]
+    state = StreamState(backend.info)
+    times = []
+    for i in range(runs + 2):
+        start = time.perf_counter()
+        state.update(backend.run(planar[i % len(planar)], **state.inputs()))
+        if i >= 2:  # the first runs pay for allocation and caches
+            times.append(time.perf_counter() - start)
+    backend.close()
+    return latency_stats(times)
+
+
+class Recorder:
+    """Collects, from the executor thread, each detection message's latency and the node's
+    diagnostics."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.latencies: list[tuple[float, float]] = []  # (monotonic time, latency s)
+        self.diagnostics: list[tuple[float, dict[str, str]]] = []  # (monotonic time, values)
+
+    def on_detections(self, now_ns: int, stamp_ns: int) -> None:
+        with self.lock:
+            self.latencies.append((time.monotonic(), (now_ns - stamp_ns) / 1e9))
+
+    def on_diagnostics(self, values: dict[str, str]) -> None:
+        with self.lock:
+            self.diagnostics.append((time.monotonic(), values))
+
+
+def stream(args: argparse.Namespace, frames: list[np.ndarray], seconds: float) -> dict[str, Any]:
+    """Start pdn_node, publish the frames for warm-up + `seconds`, sample its memory."""
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, QoSReliabilityPolicy, qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import Header
+
+    from pdn_msgs.msg import DetectionArray
+    from pdn_ros import launcher
+    from pdn_ros.image_convert import rgb_image_message
+    from pdn_ros.messages import stamp_ns
+
+    os.environ.update(launcher.local_dds_environment())
+    rclpy.init()
+    bench = rclpy.create_node("pdn_bench_camera")
+    recorder = Recorder()
+    clock = bench.get_clock()
+    reliable = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
+    bench.create_subscription(
+        DetectionArray,
+        f"{CAMERA}/detections",
+        lambda m: recorder.on_detections(clock.now().nanoseconds, stamp_ns(m.header)),
+        reliable,
+    )
+    bench.create_subscription(
+        DiagnosticArray,
+        "/diagnostics",
+        lambda m: [
+            recorder.on_diagnostics({kv.key: kv.value for kv in s.values})
+            for s in m.status
+            if s.hardware_id == CAMERA
+        ],
+        10,
+    )
+    publisher = bench.create_publisher(Image, f"{CAMERA}/image", qos_profile_sensor_data)
+    messages = [rgb_image_message(f, Header(frame_id="bench_optical_frame")) for f in frames]
+    executor = SingleThreadedExecutor()
+    executor.add_node(bench)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    node = launcher.start(
+        [
+            str(launcher.installed("lib", launcher.PACKAGE, launcher.NODE_EXECUTABLE)),
+            *launcher.ros_args(
+                None,
+                {
+                    "model_path": str(args.model.resolve()),
+                    "backend": "onnxruntime",
+                    "threads": args.threads,
+                    "cameras": [CAMERA],
+                },
+            ),
+        ]
+    )
+    timeline: list[tuple[float, float, float, float]] = []  # (t, VmRSS, RssAnon, RssShmem)
+    published = 0
+    try:
+        deadline = time.monotonic() + 120
+        while publisher.get_subscription_count() == 0:
+            if node.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"pdn_node did not subscribe (exit status {node.poll()})")
+            time.sleep(0.1)
+        start = time.monotonic()
+        processes = (("machine", None), ("node", node.pid), ("bench", os.getpid()))
+        cpu_start = {name: cpu_seconds(pid) for name, pid in processes}
+        total = args.warmup + seconds
+        next_sample = start
+        while (now := time.monotonic()) < start + total:
+            if node.poll() is not None:
+                raise RuntimeError(f"pdn_node exited with status {node.returncode}")
+            message = messages[published % len(messages)]
+            message.header.stamp = clock.now().to_msg()
+            publisher.publish(message)
+            published += 1
+            if now >= next_sample:
+                timeline.append((now - start, *memory_mib(node.pid)))
+                next_sample += 1.0
+            time.sleep(max(0.0, start + published / args.rate - time.monotonic()))
+        cpu = {name: cpu_seconds(pid) - cpu_start[name] for name, pid in processes}
+        elapsed = time.monotonic() - start
+        time.sleep(2.0)  # the last frames and one more diagnostics message
+    finally:
+        launcher.stop([node])
+        executor.shutdown()
+        bench.destroy_node()
+        rclpy.try_shutdown()
+    with recorder.lock:
+        latencies = [(t - start, s) for t, s in recorder.latencies]
+        diagnostics = [(t - start, values) for t, values in recorder.diagnostics]
+    return {
+        "published": published,
+        "latencies": latencies,
+        "diagnostics": diagnostics,
+        "rss": timeline,
+        "node_exit": node.returncode,
+        "cpu_cores": {name: used / elapsed for name, used in cpu.items()},
+    }
+
+
+def summarize(args: argparse.Namespace, run: dict[str, Any], before: dict, after: dict) -> dict:
+    """The report's figures and targets from a run."""
+    measured = [s for t, s in run["latencies"] if t >= args.warmup]
+    latency = latency_stats(measured)
+    thirds = np.array_split(np.asarray(measured) * 1000.0, 3)
+    rss = [sample for sample in run["rss"] if sample[0] >= args.warmup]
+    rss_start, rss_end = rss[0][1], rss[-1][1]
+    from pdn_ros.stats import TIMINGS
+
+    d = run["diagnostics"][-1][1]
+    measured_diagnostics = [v for t, v in run["diagnostics"] if t >= args.warmup + 10.0]
+    breakdown = {
+        name: float(np.nanmedian([float(v[f"{name}_p50_ms"]) for v in measured_diagnostics]))
+        for name in TIMINGS
+    }
+    model_p50 = (before["median_ms"] + after["median_ms"]) / 2.0
+    queue_ratio = float(np.median(thirds[2]) / np.median(thirds[0]))
+    growth = (rss_end - rss_start) / rss_start
+    return {
+        "machine": machine_description(),
+        "model": str(args.model),
+        "rate_hz": args.rate,
+        "frames": args.frames,
+        "threads": args.threads,
+        "warmup_s": args.warmup,
+        "model_alone_before": before,
+        "model_alone_after": after,
+        "model_alone_p50_ms": model_p50,
+        "latency": latency,
+        "latency_thirds_p50_ms": [float(np.median(t)) for t in thirds],
+        "published": run["published"],
+        "node": {k: d[k] for k in ("received", "processed", "dropped", "bad_frames", "backend")},
+        "node_p50_ms": breakdown,
+        "processed_hz": len(run["latencies"]) / (args.warmup + run["seconds"]),
+        "cpu_cores": {
+            "node": run["cpu_cores"]["node"],
+            "bench": run["cpu_cores"]["bench"],
+            "other": run["cpu_cores"]["machine"]
+            - run["cpu_cores"]["node"]
+            - run["cpu_cores"]["bench"],
+        },
+        "rss_mib": {
+            "after_warmup": rss_start,
+            "end": rss_end,
+            "max": max(sample[1] for sample in rss),
+            "growth": growth,
+            "anon_after_warmup": rss[0][2],
+            "anon_end": rss[-1][2],
+            "shmem_end": rss[-1][3],
+        },
+        "targets": {
+            "latency": (latency["median_ms"], model_p50 + LATENCY_MARGIN_MS),
+            "queue": (queue_ratio, QUEUE_GROWTH_LIMIT),
+            "rss": (growth * 100.0, RSS_GROWTH_LIMIT * 100.0),
+        },
+    }
+
+
+def plot(run: dict[str, Any], args: argparse.Namespace, path: Path) -> None:
+    """Resident memory and latency over time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_rss, ax_lat) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True)
+    times, rss, anon, shmem = np.array(run["rss"]).T
+    ax_rss.plot(times, rss, color="tab:blue", label="VmRSS")
+    ax_rss.plot(times, anon, color="tab:green", label="RssAnon (heap)")
+    ax_rss.plot(times, shmem, color="tab:purple", label="RssShmem (DDS segments)")
+    ax_rss.set_ylabel("pdn_node memory (MiB)")
+    ax_rss.axvline(args.warmup, color="gray", linestyle=":", label="end of warm-up")
+    ax_rss.legend(loc="lower right")
+    t, latency = np.array(run["latencies"]).T
+    ax_lat.scatter(t, latency * 1000.0, s=3, color="tab:orange", label="per frame")
+    window = max(1, int(args.rate * 10))
+    if len(latency) >= window:
+        rolling = np.convolve(latency, np.ones(window) / window, mode="valid") * 1000.0
+        ax_lat.plot(t[window - 1 :], rolling, color="black", label="10 s mean")
+    ax_lat.set_ylabel("stamp to detections (ms)")
+    ax_lat.set_xlabel("time since the first frame (s)")
+    ax_lat.legend(loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def cpu_line(cores: dict[str, float]) -> str:
+    """CPU use during the run, and a warning when other processes took a noticeable share."""
+    line = (
+        f"CPU used during the run, in cores of {os.cpu_count()}: pdn_node {cores['node']:.2f}, "
+        f"this benchmark process {cores['bench']:.2f}, everything else {cores['other']:.2f}."
+    )
+    if cores["other"] > OTHER_CPU_LIMIT:
+        line += " **The machine was not idle: these figures are not representative.**"
+    return line
+
+
+def markdown(results: dict, command: str, soak: bool) -> str:
+    """The report."""
+    lat, before, after = (
+        results["latency"],
+        results["model_alone_before"],
+        results["model_alone_after"],
+    )
+    node, rss, targets = results["node"], results["rss_mib"], results["targets"]
+    node_note = (
+        "In-node figures are the median over the measured time of the node's own per-second "
+        "/diagnostics p50 (each over its last 10 s)."
+    )
+    met = {
+        "latency": targets["latency"][0] <= targets["latency"][1],
+        "queue": targets["queue"][0] <= targets["queue"][1],
+        "rss": targets["rss"][0] < targets["rss"][1],
+    }
+    yes = {True: "yes", False: "**no**"}
+    seconds = results["seconds"]
+    lines = [
+        "# Node benchmark: pdn_node at 4K, 15 Hz, on this CPU"
+        if results["rate_hz"] == 15
+        else f"# Node benchmark: pdn_node at 4K, {results['rate_hz']:g} Hz",
+        "",
+        f"Produced by `{command}` on {results['machine']}, model `{results['model']}`, "
+        f"ONNX Runtime on the CPU with {results['threads']} intra-op threads, the SHM-only Fast "
+        f"DDS profile. {'A soak run: ' if soak else ''}{results['warmup_s']:.0f} s of warm-up, "
+        f"then {seconds:.0f} s measured, on an otherwise idle machine.",
+        "",
+        f"Method: this process publishes 3840x2160 rgb8 frames ({results['frames']} synthetic "
+        "frames, cycled) "
+        f"to `{CAMERA}/image` with sensor-data QoS, stamping each just before `publish()`; "
+        "pdn_node (a separate process, the installed executable) converts, infers and "
+        f"publishes `{CAMERA}/detections`; latency is from the stamp to the detections "
+        "arriving back here, so it includes serialising and moving the 25 MB frame, "
+        "deserialising it in the node, the wait in the node's newest-frame slot, conversion, "
+        "inference and publishing. The model alone is timed through the same backend in this "
+        "process on the same frames, before the node starts and after it stops.",
+        "",
+        "| measure | p50 ms | p99 ms | runs |",
+        "|---|---:|---:|---:|",
+        *(
+            f"| {name} | {stats['median_ms']:.1f} | {stats['p99_ms']:.1f} | {stats['runs']} |"
+            for name, stats in (
+                ("model alone, before", before),
+                ("model alone, after", after),
+            )
+        ),
+        *(
+            f"| in the node: {label} | {results['node_p50_ms'][name]:.1f} | | |"
+            for name, label in (
+                ("transport", "stamp to image callback (publish, DDS, deserialise)"),
+                ("wait", "wait in the newest-frame slot"),
+                ("convert", "conversion to the model's RGB buffer"),
+                ("inference", "inference"),
+                ("latency", "stamp to detections published"),
+            )
+        ),
+        f"| stamp to detections received | {lat['median_ms']:.1f} | {lat['p99_ms']:.1f} "
+        f"| {lat['runs']} |",
+        "",
+        node_note,
+        "",
+        "Latency p50 by third of the measured time (ms): "
+        + ", ".join(f"{v:.1f}" for v in results["latency_thirds_p50_ms"])
+        + ".",
+        "",
+        "| frames | count |",
+        "|---|---:|",
+        f"| published | {results['published']} |",
+        f"| received by the node | {node['received']} |",
+        f"| processed (detections published) | {node['processed']} |",
+        f"| dropped (replaced in the slot before the worker took them) | {node['dropped']} |",
+        f"| bad frames | {node['bad_frames']} |",
+        "",
+        f"Processing rate over the run: {results['processed_hz']:.1f} Hz. Resident memory of "
+        f"the node process (VmRSS): {rss['after_warmup']:.0f} MiB after warm-up, "
+        f"{rss['end']:.0f} MiB at the end, {rss['max']:.0f} MiB at most; of it, its own heap "
+        f"(RssAnon) {rss['anon_after_warmup']:.0f} -> {rss['anon_end']:.0f} MiB and touched "
+        f"pages of the DDS shared-memory segments (RssShmem) {rss['shmem_end']:.0f} MiB at the "
+        "end.",
+        "",
+        cpu_line(results["cpu_cores"]),
+        "",
+        "| target | measured | limit | met |",
+        "|---|---:|---:|---|",
+        f"| latency p50 <= model alone p50 + {LATENCY_MARGIN_MS:.0f} ms | "
+        f"{targets['latency'][0]:.1f} ms | {targets['latency'][1]:.1f} ms "
+        f"| {yes[met['latency']]} |",
+        f"| no queue growth: last-third / first-third latency p50 | {targets['queue'][0]:.2f} "
+        f"| {targets['queue'][1]:.2f} | {yes[met['queue']]} |",
+        f"| RSS growth from after warm-up to the end | {targets['rss'][0]:.2f} % | "
+        f"{targets['rss'][1]:.0f} % | {yes[met['rss']]} |",
+        "",
+        "![pdn_node resident memory and latency over time](bench_node.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace, command: str) -> int:
+    """Run the benchmark and write the report."""
+    if not args.model.is_file():
+        print(f"pdn-bench node: {args.model} is missing (the 4K demo model; see docs/results.md)")
+        return 2
+    seconds = args.soak_seconds or args.seconds
+    print(f"rendering {args.frames} 4K frames...", flush=True)
+    frames = render_frames(args.frames)
+    print("timing the model alone...", flush=True)
+    before = model_alone(args.model, args.threads, frames, args.model_runs)
+    print(f"streaming {args.rate:g} Hz for {args.warmup:.0f} + {seconds:.0f} s...", flush=True)
+    run = stream(args, frames, seconds)
+    run["seconds"] = seconds
+    after = model_alone(args.model, args.threads, frames, args.model_runs)
+    results = summarize(args, run, before, after)
+    results["seconds"] = seconds
+    args.docs.mkdir(parents=True, exist_ok=True)
+    plot(run, args, args.docs / "bench_node.png")
+    path = write_report(
+        args, "bench_node", markdown(results, command, bool(args.soak_seconds)), results
+    )
+    print(path.read_text())
+    return 0

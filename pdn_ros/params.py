@@ -1,0 +1,220 @@
+"""The node's parameters: one table of names, defaults, ranges and descriptions, the checks
+that refuse bad values with a reason (at start and on change), and the settings the worker
+reads.
+
+`docs/parameters.md` and `config/pdn.yaml` document this table; a test keeps them equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import InvalidTopicNameException
+from rclpy.validate_topic_name import validate_topic_name
+
+from pdn_ros.backends import KINDS
+
+TRANSPORTS = ("raw", "compressed")
+RELIABILITIES = ("best_effort", "reliable")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter: default, description, and what values it takes."""
+
+    name: str
+    default: Any
+    description: str
+    read_only: bool = False
+    choices: tuple[str, ...] = ()
+    int_range: tuple[int, int] | None = None
+    float_range: tuple[float, float] | None = None
+
+    def descriptor(self) -> ParameterDescriptor:
+        """The ParameterDescriptor the node declares (ranges, read-only, constraints)."""
+        descriptor = ParameterDescriptor(
+            name=self.name, description=self.description, read_only=self.read_only
+        )
+        if self.choices:
+            descriptor.additional_constraints = f"one of: {', '.join(self.choices)}"
+        if self.int_range is not None:
+            low, high = self.int_range
+            descriptor.integer_range = [IntegerRange(from_value=low, to_value=high, step=1)]
+        if self.float_range is not None:
+            low, high = self.float_range
+            descriptor.floating_point_range = [
+                FloatingPointRange(from_value=low, to_value=high, step=0.0)
+            ]
+        return descriptor
+
+
+PARAMETERS: tuple[ParamSpec, ...] = (
+    ParamSpec(
+        "model_path",
+        "",
+        "Exported model (.onnx; .engine for tensorrt; a .pt checkpoint for torch). Its input "
+        "size and batch are read from the file.",
+        read_only=True,
+    ),
+    ParamSpec("backend", "auto", "Inference backend.", read_only=True, choices=KINDS),
+    ParamSpec(
+        "threads",
+        0,
+        "ONNX Runtime intra-op threads (0: one per core).",
+        read_only=True,
+        int_range=(0, 256),
+    ),
+    ParamSpec(
+        "cameras",
+        ["camera"],
+        "Camera names. Camera C reads C/image (or C/image/compressed) and C/camera_info and "
+        "publishes C/detections, C/patches, C/patch_markers and C/debug_image.",
+        read_only=True,
+    ),
+    ParamSpec(
+        "transport",
+        "raw",
+        "Image input: raw Image or CompressedImage (JPEG/PNG).",
+        read_only=True,
+        choices=TRANSPORTS,
+    ),
+    ParamSpec(
+        "qos_reliability",
+        "best_effort",
+        "Reliability of the image and camera_info subscriptions (best_effort: sensor-data "
+        "QoS, which accepts both kinds of publisher).",
+        read_only=True,
+        choices=RELIABILITIES,
+    ),
+    ParamSpec(
+        "qos_depth",
+        1,
+        "History depth of the subscriptions (1: DDS keeps only the newest frame, which is "
+        "all the node's newest-frame slot would use).",
+        read_only=True,
+        int_range=(1, 1000),
+    ),
+    ParamSpec(
+        "score_threshold",
+        0.3,
+        "Detections below this score are not published.",
+        float_range=(0.0, 1.0),
+    ),
+    ParamSpec(
+        "max_detections",
+        100,
+        "Most detections published per image (highest scores first; the model's own "
+        "maximum caps it).",
+        int_range=(1, 10000),
+    ),
+    ParamSpec(
+        "memory_length",
+        -1,
+        "Earlier frames the model may attend to (-1: all its memory slots, 0: none).",
+        int_range=(-1, 1024),
+    ),
+    ParamSpec(
+        "reset_gap_s",
+        1.0,
+        "Forget a camera's temporal state after a gap between frames longer than this "
+        "(seconds; it also resets on a new resolution or time going backwards).",
+        float_range=(0.001, 3600.0),
+    ),
+    ParamSpec(
+        "batch_wait_s",
+        0.02,
+        "With a model batch equal to the number of cameras: how long a ready frame waits "
+        "for the other cameras' frames before the batch runs without them (seconds).",
+        read_only=True,
+        float_range=(0.0, 1.0),
+    ),
+    ParamSpec(
+        "debug_image",
+        True,
+        "Publish C/debug_image (boxes and patches drawn) while someone subscribes to it.",
+    ),
+    ParamSpec(
+        "debug_image_scale",
+        0.25,
+        "Size of the debug image relative to the camera image.",
+        float_range=(0.05, 1.0),
+    ),
+    ParamSpec(
+        "frame_id",
+        "",
+        "Frame id of the outputs ('': the image header's frame id). With several cameras "
+        "'{camera}' is replaced by the camera name.",
+    ),
+    ParamSpec(
+        "marker_depth",
+        1.0,
+        "Distance (m) along the optical axis at which patch_markers draw the image "
+        "rectangles; any value overlays the same pixels in RViz's Camera display.",
+        float_range=(0.01, 1000.0),
+    ),
+)
+SPECS: dict[str, ParamSpec] = {spec.name: spec for spec in PARAMETERS}
+
+
+def check_value(name: str, value: Any, memory_slots: int | None = None) -> str | None:
+    """Why `value` cannot be parameter `name`, or None when it can. `memory_slots` is the
+    loaded model's memory length T (None before the model is loaded)."""
+    spec = SPECS.get(name)
+    if spec is None:
+        return None  # not ours (use_sim_time and the like)
+    if spec.choices and value not in spec.choices:
+        return f"{name} must be one of {', '.join(spec.choices)}, got {value!r}"
+    if spec.int_range is not None and not spec.int_range[0] <= value <= spec.int_range[1]:
+        return f"{name} must be in {spec.int_range[0]}..{spec.int_range[1]}, got {value}"
+    if spec.float_range is not None and not spec.float_range[0] <= value <= spec.float_range[1]:
+        return f"{name} must be in {spec.float_range[0]}..{spec.float_range[1]}, got {value}"
+    if name == "memory_length" and memory_slots is not None and value > memory_slots:
+        return f"memory_length {value} is more than the model's {memory_slots} memory slots"
+    if name == "cameras":
+        return check_cameras(value)
+    return None
+
+
+def check_cameras(names: Sequence[str]) -> str | None:
+    """Why these camera names cannot work (empty, repeated, not a topic prefix), or None."""
+    if not names:
+        return "cameras must name at least one camera"
+    if len(set(names)) != len(names):
+        return f"cameras must not repeat a name: {list(names)}"
+    for name in names:
+        try:
+            validate_topic_name(f"{name}/image")
+        except InvalidTopicNameException as err:
+            return f"camera name {name!r} does not make a valid topic name: {err}"
+    return None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The parameters the worker reads per frame (replaced as a whole on a change)."""
+
+    score_threshold: float
+    max_detections: int
+    memory_length: int
+    reset_gap_ns: int
+    debug_image: bool
+    debug_image_scale: float
+    frame_id: str
+    marker_depth: float
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> Settings:
+        """Settings from parameter values by name."""
+        return cls(
+            score_threshold=float(values["score_threshold"]),
+            max_detections=int(values["max_detections"]),
+            memory_length=int(values["memory_length"]),
+            reset_gap_ns=round(float(values["reset_gap_s"]) * 1e9),
+            debug_image=bool(values["debug_image"]),
+            debug_image_scale=float(values["debug_image_scale"]),
+            frame_id=str(values["frame_id"]),
+            marker_depth=float(values["marker_depth"]),
+        )

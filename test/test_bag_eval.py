@@ -1,0 +1,155 @@
+"""pdn-bag-eval: a bag written by pdn-synth evaluates exactly like the same frames through
+pdn-eval, and a truncated bag gives a clear error plus the results read before the damage."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from contextlib import ExitStack
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pdn_tiny import tiny_model
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+
+from pdn_model.export import to_onnx
+from pdn_ros.bag_eval import frame_results, main, run_bag
+from pdn_ros.bag_reader import open_bag
+from training.data import load_frames
+from training.evaluate import evaluate, open_model, run_frames
+from training.metrics import METRIC_KEYS
+from training.rosbag_io import typestore
+from training.synth_cli import main as synth_main
+
+HEIGHT, WIDTH = 256, 384
+COMPARED = (*METRIC_KEYS, "recall_0-16px", "recall_16-32px", "frames", "objects")
+COMPARED += ("patch_recall_small", "patches")
+
+
+def _synth(folder: Path, frames: int, image_format: str) -> tuple[Path, Path]:
+    """Two sequences as a COCO set and a bag; returns (annotations.json, bag folder)."""
+    args = ["--out", str(folder / "data"), "--sequences", "2", "--frames", str(frames)]
+    args += ["--height", str(HEIGHT), "--width", str(WIDTH), "--seed", "8"]
+    args += ["--bag", str(folder / "bag"), "--bag-format", image_format]
+    assert synth_main(args) == 0
+    return folder / "data" / "annotations.json", folder / "bag"
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny test model exported at the bags' frame size."""
+    tiny = tiny_model(seed=3)
+    sized = tiny.__class__(tiny.config.replace(height=HEIGHT, width=WIDTH))
+    sized.load_state_dict(tiny.state_dict())
+    return to_onnx(sized, tmp_path_factory.mktemp("model") / "tiny.onnx")
+
+
+@pytest.fixture(scope="module")
+def jpeg_set(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """JPEG frames: the bag's CompressedImages are byte for byte the COCO set's files."""
+    return _synth(tmp_path_factory.mktemp("jpegbag"), 3, "jpeg")
+
+
+@pytest.fixture(scope="module")
+def raw_bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Eight raw frames: big enough that rosbags writes several mcap chunks."""
+    return _synth(tmp_path_factory.mktemp("rawbag"), 4, "raw")[1]
+
+
+def test_bag_evaluates_like_pdn_eval(model: Path, jpeg_set: tuple[Path, Path], tmp_path) -> None:
+    annotations, bag = jpeg_set
+    reference, _ = evaluate(model, annotations)
+    assert main([str(bag), "--model", str(model), "--out", str(tmp_path / "eval")]) == 0
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    for key in COMPARED:
+        assert metrics[key] == pytest.approx(reference[key], nan_ok=True), key
+    assert metrics["complete"] is True and metrics["error"] is None
+    assert metrics["frames"] == 6 and metrics["resets"] == 1  # the gap between the sequences
+    assert 0.0 < metrics["patch_recall_small"] < 1.0
+    for name in ("report.md", "frames.csv", "latency.png", "pr_ap.png"):
+        assert (tmp_path / "eval" / name).stat().st_size > 100, name
+    assert len(list((tmp_path / "eval" / "samples").glob("*.jpg"))) == 4
+    assert len((tmp_path / "eval" / "frames.csv").read_text().splitlines()) == 7
+
+    # frame by frame, the node's path gives pdn-eval's detections and patches exactly
+    with_coco = main(
+        [str(bag), "--model", str(model), "--coco", str(annotations), "--out", str(tmp_path)]
+    )
+    assert with_coco == 0
+    frames, _ = load_frames(annotations)
+    expected = run_frames(open_model(model, (HEIGHT, WIDTH), None), frames)
+    with ExitStack() as stack:
+        run = run_bag(open_bag(bag, stack), model, "auto", 0, None, None, None, None, 1.0, -1)
+    for got, want in zip(frame_results(run), expected, strict=True):
+        np.testing.assert_array_equal(got.gt_boxes, want.gt_boxes)
+        np.testing.assert_array_equal(got.boxes, want.boxes)
+        np.testing.assert_array_equal(got.scores, want.scores)
+        np.testing.assert_array_equal(got.extra["patch_boxes"], want.extra["patch_boxes"])
+
+
+def test_sqlite3_bag_evaluates_like_its_mcap_original(
+    model: Path, jpeg_set: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, bag = jpeg_set
+    copy = tmp_path / "sqlite_bag"
+    with Reader(bag) as reader, Writer(copy, version=9, storage_plugin=StoragePlugin.SQLITE3) as w:
+        connections = {
+            c.id: w.add_connection(c.topic, c.msgtype, typestore=typestore())
+            for c in reader.connections
+        }
+        for connection, log_time, raw in reader.messages():
+            w.write(connections[connection.id], log_time, raw)
+    assert list(copy.glob("*.db3"))
+    for source, out in ((bag, "mcap"), (copy, "sqlite3")):
+        assert main([str(source), "--model", str(model), "--out", str(tmp_path / out)]) == 0
+    mcap, sqlite3 = (
+        json.loads((tmp_path / o / "metrics.json").read_text()) for o in ("mcap", "sqlite3")
+    )
+    for key in COMPARED:
+        assert sqlite3[key] == pytest.approx(mcap[key], nan_ok=True), key
+
+
+def test_truncated_bag_reports_the_error_and_the_frames_before_it(
+    model: Path, raw_bag: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cut = tmp_path / "cut"
+    shutil.copytree(raw_bag, cut)
+    mcap = cut / "bag.mcap"
+    data = mcap.read_bytes()
+    mcap.write_bytes(data[: len(data) * 5 // 6])  # inside the second mcap chunk
+    assert main([str(cut), "--model", str(model), "--out", str(tmp_path / "cut_eval")]) == 1
+    err = capsys.readouterr().err
+    assert "Truncated record" in err and "frames read before it" in err
+    partial = json.loads((tmp_path / "cut_eval" / "metrics.json").read_text())
+    assert partial["complete"] is False and "Truncated record" in partial["error"]
+    assert "INCOMPLETE" in (tmp_path / "cut_eval" / "report.md").read_text()
+    # the first chunk held three whole frames and the fourth image without its ground truth
+    assert (partial["frames_read"], partial["frames"]) == (4, 3)
+    assert partial["frames_without_ground_truth"] == 1
+
+    # those frames evaluate exactly as the first three of the intact bag
+    assert main([str(raw_bag), "--model", str(model), "--limit", "3", "--out", str(tmp_path)]) == 0
+    intact = json.loads((tmp_path / "metrics.json").read_text())
+    for key in COMPARED:
+        assert partial[key] == pytest.approx(intact[key], nan_ok=True), key
+
+    mcap.write_bytes(data[:1000])  # nothing but the header survives
+    assert main([str(cut), "--model", str(model), "--out", str(tmp_path / "none")]) == 2
+    assert "no topic is readable" in capsys.readouterr().err
+
+
+def test_mistakes_get_a_clear_message(
+    model: Path, jpeg_set: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    annotations, bag = jpeg_set
+    small = tiny_model(seed=3)  # exported for 320x192 frames, the bag has 384x256
+    wrong = to_onnx(small, tmp_path / "small.onnx")
+    for args, message in (
+        ([str(bag), "--model", str(wrong)], "export one for this camera"),
+        ([str(bag), "--model", str(tmp_path / "absent.onnx")], "absent.onnx"),
+        ([str(tmp_path / "nobag"), "--model", str(model)], "does not exist"),
+        ([str(bag), "--model", str(model), "--gt-topic", "/camera/camera_info"], "not a"),
+    ):
+        assert main([*args, "--out", str(tmp_path / "out")]) == 2, args
+        assert message in capsys.readouterr().err, args
