@@ -32,7 +32,7 @@ from pdn_msgs.msg import Detection, DetectionArray
 from pdn_ros.image_convert import rgb_image_message
 from pdn_ros.lifecycle import run_node
 from pdn_ros.params import RELIABILITIES, TRANSPORTS, check_cameras
-from training.rosbag_io import pinhole_matrix
+from training.rosbag_io import pinhole_matrix, truth_detection_fields
 from training.synth import CLASS_NAMES, Frame, SceneConfig, SceneSequence
 
 NODE_NAME = "pdn_synth_camera"
@@ -63,29 +63,8 @@ class Bundle:
 
 def truth_message(frame: Frame) -> DetectionArray:
     """The ground truth of a frame (objects not `ignore`) as pdn_msgs detections."""
-    keep = ~frame.ignore
-    return DetectionArray(
-        detections=[
-            Detection(
-                class_id=label,
-                label=CLASS_NAMES[label],
-                score=1.0,
-                center_x=(x1 + x2) / 2.0,
-                center_y=(y1 + y2) / 2.0,
-                size_x=x2 - x1,
-                size_y=y2 - y1,
-                patch_index=-1,
-                patch_scale=-1,
-                track_id=str(track),
-            )
-            for (x1, y1, x2, y2), label, track in zip(
-                frame.boxes[keep].tolist(),
-                frame.labels[keep].tolist(),
-                frame.track_ids[keep].tolist(),
-                strict=True,
-            )
-        ]
-    )
+    fields = truth_detection_fields(frame, CLASS_NAMES)
+    return DetectionArray(detections=[Detection(**f) for f in fields])
 
 
 def image_message(frame: Frame, transport: str) -> Image | CompressedImage:

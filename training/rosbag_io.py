@@ -82,6 +82,33 @@ def frame_stamp_ns(
     return EPOCH_NS + round(seconds * 1e9)
 
 
+def truth_detection_fields(frame: Frame, class_names: Sequence[str]) -> list[dict[str, Any]]:
+    """pdn_msgs/Detection field values of a frame's ground truth (objects not `ignore`):
+    centre and size in pixels, score 1, no patch. Bags (rosbags types) and the synthetic
+    camera (rclpy types) build their messages from the same values."""
+    keep = ~frame.ignore
+    return [
+        {
+            "class_id": label,
+            "label": class_names[label],
+            "score": 1.0,
+            "center_x": (x1 + x2) / 2,
+            "center_y": (y1 + y2) / 2,
+            "size_x": x2 - x1,
+            "size_y": y2 - y1,
+            "patch_index": -1,
+            "patch_scale": -1,
+            "track_id": str(track),
+        }
+        for (x1, y1, x2, y2), label, track in zip(
+            frame.boxes[keep].tolist(),
+            frame.labels[keep].tolist(),
+            frame.track_ids[keep].tolist(),
+            strict=True,
+        )
+    ]
+
+
 def pinhole_matrix(width: int, height: int) -> np.ndarray:
     """3x3 intrinsics of an ideal camera with a 70 degree horizontal view, centred."""
     focal = width / (2.0 * math.tan(math.radians(HORIZONTAL_FOV_DEG) / 2.0))
@@ -200,27 +227,7 @@ class BagWriter:
         )
         self._put("info", info, stamp_ns)
         detection = types["pdn_msgs/msg/Detection"]
-        keep = ~frame.ignore
-        detections = [
-            detection(
-                class_id=label,
-                label=self.class_names[label],
-                score=1.0,
-                center_x=(x1 + x2) / 2,
-                center_y=(y1 + y2) / 2,
-                size_x=x2 - x1,
-                size_y=y2 - y1,
-                patch_index=-1,
-                patch_scale=-1,
-                track_id=str(track),
-            )
-            for (x1, y1, x2, y2), label, track in zip(
-                frame.boxes[keep].tolist(),
-                frame.labels[keep].tolist(),
-                frame.track_ids[keep].tolist(),
-                strict=True,
-            )
-        ]
+        detections = [detection(**f) for f in truth_detection_fields(frame, self.class_names)]
         truth = types["pdn_msgs/msg/DetectionArray"](header=header, detections=detections)
         self._put("truth", truth, stamp_ns)
 
