@@ -30,7 +30,13 @@ def spin_and_close(
     executor.add_node(node)
     try:
         while rclpy.ok(context=node.context) and not (done is not None and done.is_set()):
-            executor.spin_once(timeout_sec=0.1)
+            try:
+                executor.spin_once(timeout_sec=0.1)
+            except RuntimeError:
+                # A signal can shut the context down while a message is being taken; rclpy
+                # then fails inside the take. That is the shutdown we were waiting for.
+                if rclpy.ok(context=node.context):
+                    raise
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
