@@ -35,6 +35,7 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from pdn_msgs.msg import DetectionArray, PatchArray
+from pdn_ros.allocator import keep_large_buffers
 from pdn_ros.backends import BackendError, create_backend
 from pdn_ros.debug_draw import draw
 from pdn_ros.image_convert import rgb_image_message
@@ -310,6 +311,7 @@ class PdnNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Run the node until shut down; exit status 1, with one log line, when it cannot start."""
+    keep_large_buffers()
     return run_node(NODE_NAME, PdnNode, (StartupError, BackendError, ParameterException), args)
 
 
