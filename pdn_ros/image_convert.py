@@ -86,8 +86,13 @@ def copy_planar(pixels: np.ndarray, encoding: str, out: np.ndarray) -> None:
         out[1] = out[0]
         out[2] = out[0]
         return
-    for plane, channel in enumerate(order):
-        np.copyto(out[plane], pixels[..., channel])
+    if pixels.shape[2] == 3:
+        # OpenCV's split writes each channel into its destination plane (several times
+        # faster than a strided NumPy copy per channel)
+        planes = [out[0], out[1], out[2]]
+        cv2.split(pixels, [planes[order.index(c)] for c in range(3)])
+        return
+    cv2.mixChannels([pixels], [out[0], out[1], out[2]], [order[0], 0, order[1], 1, order[2], 2])
 
 
 def check_resolution(width: int, height: int, out: np.ndarray) -> None:
