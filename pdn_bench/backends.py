@@ -1,10 +1,11 @@
 """`pdn-bench backends`: latency per frame of the inference backends at 1080p, 4K and 8K.
 
-Always ONNX Runtime on the CPU at the three sizes, and PyTorch on the CPU at 1080p for
-reference; where a GPU is present also ONNX Runtime CUDA and PyTorch CUDA at the three
-sizes, reported with the GPU's name. Every backend runs through `pdn_ros.backends`, the code
-the node uses, with the memory and controller state fed back after each frame (counted in
-the time). pdn-s with random weights (speed does not depend on them) or a checkpoint's.
+Always ONNX Runtime on the CPU at the three sizes (with its idle threads sleeping, the
+backend's default, and at 4K also spinning, ONNX Runtime's own default), and PyTorch on the
+CPU at 1080p for reference; where a GPU is present also ONNX Runtime CUDA and PyTorch CUDA at
+the three sizes, reported with the GPU's name. Every backend runs through `pdn_ros.backends`,
+the code the node uses, with the memory and controller state fed back after each frame
+(counted in the time). pdn-s with random weights (speed does not depend on them) or a checkpoint's.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pdn_ros.backends.onnxruntime_backend import cuda_provider_available
 
 SIZES: dict[str, tuple[int, int]] = {"1080p": (1080, 1920), "4K": (2160, 3840), "8K": (4320, 7680)}
 TORCH_CPU_SIZES = ("1080p",)
+SPIN_SIZES = ("4K",)
 
 
 def sized_model(args: argparse.Namespace, height: int, width: int) -> PatchDriveNet:
@@ -63,7 +65,10 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         model = sized_model(args, height, width)
         onnx_path = to_onnx(model, work / f"pdn-{size}.onnx")
         checkpoint = save_checkpoint(model, work / f"pdn-{size}.pt")
-        setups = [("onnxruntime", "cpu", onnx_path, {"device": "cpu", "threads": args.threads})]
+        cpu = {"device": "cpu", "threads": args.threads}
+        setups = [("onnxruntime", "cpu", onnx_path, cpu)]
+        if size in SPIN_SIZES:
+            setups.append(("onnxruntime", "cpu, spinning", onnx_path, cpu | {"spin": True}))
         if size in TORCH_CPU_SIZES:
             setups.append(("torch", "cpu", checkpoint, {"device": "cpu"}))
         if gpu is not None and cuda_provider_available():

@@ -162,6 +162,16 @@ def test_runs_reuse_the_output_buffers(ort_backend):
     assert not np.array_equal(kept["frame_tokens"], out2["frame_tokens"])  # really rewritten
 
 
+def test_intra_op_threads_sleep_unless_asked_to_spin(files, ort_backend):
+    # In the node, spinning threads take the CPU that receiving the next frame needs.
+    key = "session.intra_op.allow_spinning"
+    assert ort_backend.session.get_session_options().get_session_config_entry(key) == "0"
+    assert "sleeping threads" in ort_backend.describe()
+    spinning = create_backend("onnxruntime", files["onnx"], device="cpu", spin=True)
+    assert spinning.session.get_session_options().get_session_config_entry(key) == "1"
+    assert "spinning threads" in spinning.describe()
+
+
 def test_a_run_allocates_no_frame_sized_array(ort_backend):
     state = StreamState(ort_backend.info)
     (image,) = frames(seed=8, count=1, shape=ort_backend.info.input_shapes["image"])
@@ -342,7 +352,8 @@ def test_bad_inputs_give_specific_errors(ort_backend, case):
 def test_bad_backend_choices(files):
     with pytest.raises(BackendError, match="unknown backend 'openvino'"):
         create_backend("openvino", files["onnx"])
-    with pytest.raises(BackendError, match=r"options \['device', 'threads'\], not \['fp16'\]"):
+    options = r"options \['device', 'spin', 'threads'\], not \['fp16'\]"
+    with pytest.raises(BackendError, match=options):
         create_backend("onnxruntime", files["onnx"], fp16=True)
     with pytest.raises(BackendError, match="is a PyTorch checkpoint: run it with backend 'torch'"):
         create_backend("auto", files["checkpoint"])

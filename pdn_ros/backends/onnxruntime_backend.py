@@ -39,9 +39,11 @@ class OnnxRuntimeBackend(Backend):
     """
 
     kind = "onnxruntime"
-    OPTIONS = frozenset({"device", "threads"})
+    OPTIONS = frozenset({"device", "threads", "spin"})
 
-    def __init__(self, model_path: str | Path, device: str = "auto", threads: int = 0):
+    def __init__(
+        self, model_path: str | Path, device: str = "auto", threads: int = 0, spin: bool = False
+    ):
         if device not in DEVICES:
             raise BackendError(f"onnxruntime device must be one of {DEVICES}, got {device!r}")
         if device == "cuda" and not cuda_provider_available():
@@ -59,9 +61,13 @@ class OnnxRuntimeBackend(Backend):
         if not use_cuda:
             model = sink_input_cast(model)
         self.threads = threads
+        self.spin = spin
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # By default idle intra-op threads sleep: in pdn_node, spinning ones take the CPU that
+        # receiving the next frame needs (docs/deployment.md, "CPU threads").
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         providers = [CUDA, CPU] if use_cuda else [CPU]
         try:
             self.session = ort.InferenceSession(
@@ -103,5 +109,6 @@ class OnnxRuntimeBackend(Backend):
     def describe(self) -> str:
         """Runtime, provider and threads."""
         threads = self.threads or "default"
+        idle = "spinning" if self.spin else "sleeping"
         cast = ", input cast sunk" if self.provider == CPU else ""
-        return f"onnxruntime {ort.__version__} {self.provider} ({threads} threads{cast})"
+        return f"onnxruntime {ort.__version__} {self.provider} ({threads} {idle} threads{cast})"
