@@ -7,13 +7,16 @@ installed pdn_node and publishes the frames to it at `--rate` for a warm-up plus
 time, stamping each just before publishing. It records per frame the latency from that stamp
 to the detections arriving here, the node's /diagnostics (its own stamp-to-publish latency,
 inference time, frames received, processed and dropped), and every second the node process's
-resident memory. Report: docs/bench_node.md and docs/bench_node.png.
+resident memory. Last, the transport reference: the same frames at the same rate to a process
+that only sends each header back (`pdn_bench.echo`), which is what moving a frame costs before
+the node does any work. Report: docs/bench_node.md and docs/bench_node.png.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -30,6 +33,7 @@ LATENCY_MARGIN_MS = 20.0
 RSS_GROWTH_LIMIT = 0.05
 QUEUE_GROWTH_LIMIT = 1.25  # last-third latency p50 over first-third p50
 OTHER_CPU_LIMIT = 0.1  # cores other processes may use before a run counts as not idle
+TRANSPORT_WARMUP_S = 3.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--soak-seconds", type=float, default=0.0, help="a soak run of this length instead"
     )
     parser.add_argument("--warmup", type=float, default=10.0, help="unmeasured start (s)")
+    parser.add_argument(
+        "--transport-seconds",
+        type=float,
+        default=20.0,
+        help="measured time of the transport reference (frames to a process that only echoes)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads")
     parser.add_argument("--frames", type=int, default=16, help="distinct frames, cycled")
     parser.add_argument("--model-runs", type=int, default=40, help="model-alone runs, twice")
@@ -98,8 +108,8 @@ def model_alone(model: Path, threads: int, frames: list[np.ndarray], runs: int) 
 
 
 class Recorder:
-    """Collects, from the executor thread, each detection message's latency and the node's
-    diagnostics."""
+    """Collects, from the executor thread, each result's latency (detections from pdn_node,
+    or headers from the echo process) and the node's diagnostics."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -115,8 +125,40 @@ class Recorder:
             self.diagnostics.append((time.monotonic(), values))
 
 
-def stream(args: argparse.Namespace, frames: list[np.ndarray], seconds: float) -> dict[str, Any]:
-    """Start pdn_node, publish the frames for warm-up + `seconds`, sample its memory."""
+def node_command(args: argparse.Namespace) -> list[str]:
+    """The installed pdn_node with the benchmark's model, backend and camera."""
+    from pdn_ros import launcher
+
+    return [
+        str(launcher.installed("lib", launcher.PACKAGE, launcher.NODE_EXECUTABLE)),
+        *launcher.ros_args(
+            None,
+            {
+                "model_path": str(args.model.resolve()),
+                "backend": "onnxruntime",
+                "threads": args.threads,
+                "cameras": [CAMERA],
+            },
+        ),
+    ]
+
+
+def echo_command() -> list[str]:
+    """The transport reference: a process that sends each image's header straight back."""
+    return [sys.executable, "-m", "pdn_bench.echo"]
+
+
+def stream(
+    args: argparse.Namespace,
+    frames: list[np.ndarray],
+    name: str,
+    command: list[str],
+    warmup: float,
+    seconds: float,
+) -> dict[str, Any]:
+    """Start `command` (pdn_node or the echo process, called `name` in errors), publish the
+    frames for warm-up + `seconds`, record each result's latency and sample the process's
+    memory."""
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.executors import SingleThreadedExecutor
@@ -124,6 +166,7 @@ def stream(args: argparse.Namespace, frames: list[np.ndarray], seconds: float) -
     from sensor_msgs.msg import Image
     from std_msgs.msg import Header
 
+    from pdn_bench.echo import ECHO_TOPIC
     from pdn_msgs.msg import DetectionArray
     from pdn_ros import launcher
     from pdn_ros.image_convert import rgb_image_message
@@ -142,6 +185,12 @@ def stream(args: argparse.Namespace, frames: list[np.ndarray], seconds: float) -
         reliable,
     )
     bench.create_subscription(
+        Header,
+        ECHO_TOPIC,
+        lambda m: recorder.on_detections(clock.now().nanoseconds, stamp_ns(m)),
+        reliable,
+    )
+    bench.create_subscription(
         DiagnosticArray,
         "/diagnostics",
         lambda m: [
@@ -157,36 +206,23 @@ def stream(args: argparse.Namespace, frames: list[np.ndarray], seconds: float) -
     executor.add_node(bench)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
-    node = launcher.start(
-        [
-            str(launcher.installed("lib", launcher.PACKAGE, launcher.NODE_EXECUTABLE)),
-            *launcher.ros_args(
-                None,
-                {
-                    "model_path": str(args.model.resolve()),
-                    "backend": "onnxruntime",
-                    "threads": args.threads,
-                    "cameras": [CAMERA],
-                },
-            ),
-        ]
-    )
+    node = launcher.start(command)
     timeline: list[tuple[float, float, float, float]] = []  # (t, VmRSS, RssAnon, RssShmem)
     published = 0
     try:
         deadline = time.monotonic() + 120
         while publisher.get_subscription_count() == 0:
             if node.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"pdn_node did not subscribe (exit status {node.poll()})")
+                raise RuntimeError(f"{name} did not subscribe (exit {node.poll()})")
             time.sleep(0.1)
         start = time.monotonic()
         processes = (("machine", None), ("node", node.pid), ("bench", os.getpid()))
         cpu_start = {name: cpu_seconds(pid) for name, pid in processes}
-        total = args.warmup + seconds
+        total = warmup + seconds
         next_sample = start
         while (now := time.monotonic()) < start + total:
             if node.poll() is not None:
-                raise RuntimeError(f"pdn_node exited with status {node.returncode}")
+                raise RuntimeError(f"{name} exited with status {node.returncode}")
             message = messages[published % len(messages)]
             message.header.stamp = clock.now().to_msg()
             publisher.publish(message)
@@ -216,8 +252,10 @@ def stream(args: argparse.Namespace, frames: list[np.ndarray], seconds: float) -
     }
 
 
-def summarize(args: argparse.Namespace, run: dict[str, Any], before: dict, after: dict) -> dict:
-    """The report's figures and targets from a run."""
+def summarize(
+    args: argparse.Namespace, run: dict[str, Any], echo: dict[str, Any], before: dict, after: dict
+) -> dict:
+    """The report's figures and targets from the node's run and the transport reference."""
     measured = [s for t, s in run["latencies"] if t >= args.warmup]
     latency = latency_stats(measured)
     thirds = np.array_split(np.asarray(measured) * 1000.0, 3)
@@ -232,6 +270,7 @@ def summarize(args: argparse.Namespace, run: dict[str, Any], before: dict, after
         for name in TIMINGS
     }
     model_p50 = (before["median_ms"] + after["median_ms"]) / 2.0
+    transport = latency_stats([s for t, s in echo["latencies"] if t >= TRANSPORT_WARMUP_S])
     queue_ratio = float(np.median(thirds[2]) / np.median(thirds[0]))
     growth = (rss_end - rss_start) / rss_start
     return {
@@ -245,6 +284,11 @@ def summarize(args: argparse.Namespace, run: dict[str, Any], before: dict, after
         "model_alone_after": after,
         "model_alone_p50_ms": model_p50,
         "latency": latency,
+        "transport_alone": transport,
+        "transport_seconds": echo["seconds"],
+        "transport_rss_mib": dict(
+            zip(("VmRSS", "RssAnon", "RssShmem"), echo["rss"][-1][1:], strict=True)
+        ),
         "latency_thirds_p50_ms": [float(np.median(t)) for t in thirds],
         "published": run["published"],
         "node": {k: d[k] for k in ("received", "processed", "dropped", "bad_frames", "backend")},
@@ -303,6 +347,36 @@ def plot(run: dict[str, Any], args: argparse.Namespace, path: Path) -> None:
     plt.close(fig)
 
 
+def where_time_goes(results: dict) -> str:
+    """One paragraph: the latency split into its parts, against the frame period and the
+    floor that moving the frame and the model alone set."""
+    part = results["node_p50_ms"]
+    period = 1000.0 / results["rate_hz"]
+    cycle = part["convert"] + part["inference"]
+    model = results["model_alone_p50_ms"]
+    transport = results["transport_alone"]["median_ms"]
+    floor = transport + model
+    limit = results["targets"]["latency"][1]
+    text = (
+        f"Where the time goes (p50): {part['transport']:.0f} ms from the stamp into the node's "
+        f"callback, {part['wait']:.0f} ms in the slot, {part['convert']:.0f} ms conversion, "
+        f"{part['inference']:.0f} ms inference (the model alone: {model:.0f} ms). A frame "
+        f"arrives every {period:.0f} ms and the worker needs about {cycle:.0f} ms per frame, "
+        f"so it processes {results['processed_hz']:.1f} of {results['rate_hz']:g} frames per "
+        "second and drops the rest in the slot, which keeps the latency flat instead of "
+        f"growing. Moving the frame alone (transport reference) takes {transport:.0f} ms, so "
+        f"the frame's trip plus the model alone come to {floor:.0f} ms"
+    )
+    if floor > limit:
+        return text + (
+            f", {floor - limit:.0f} ms above the latency limit of {limit:.0f} ms before any "
+            "conversion, waiting or sharing of the CPU: moving the frame alone takes more than "
+            f"the {LATENCY_MARGIN_MS:.0f} ms margin, so on this machine no subscriber to this "
+            "publisher can meet the limit."
+        )
+    return text + f"; the node adds {results['latency']['median_ms'] - floor:.0f} ms to that."
+
+
 def cpu_line(cores: dict[str, float]) -> str:
     """CPU use during the run, and a warning when other processes took a noticeable share."""
     line = (
@@ -316,8 +390,9 @@ def cpu_line(cores: dict[str, float]) -> str:
 
 def markdown(results: dict, command: str, soak: bool) -> str:
     """The report."""
-    lat, before, after = (
+    lat, echo, before, after = (
         results["latency"],
+        results["transport_alone"],
         results["model_alone_before"],
         results["model_alone_after"],
     )
@@ -351,7 +426,11 @@ def markdown(results: dict, command: str, soak: bool) -> str:
         "arriving back here, so it includes serialising and moving the 25 MB frame, "
         "deserialising it in the node, the wait in the node's newest-frame slot, conversion, "
         "inference and publishing. The model alone is timed through the same backend in this "
-        "process on the same frames, before the node starts and after it stops.",
+        "process on the same frames, before the node starts and after it stops. The transport "
+        "reference sends the same frames at the same rate, after the node has stopped, to a "
+        "process that subscribes as the node does and only sends each header back "
+        f"(`pdn_bench/echo.py`; {TRANSPORT_WARMUP_S:.0f} s of warm-up, then "
+        f"{results['transport_seconds']:.0f} s measured).",
         "",
         "| measure | p50 ms | p99 ms | runs |",
         "|---|---:|---:|---:|",
@@ -374,8 +453,12 @@ def markdown(results: dict, command: str, soak: bool) -> str:
         ),
         f"| stamp to detections received | {lat['median_ms']:.1f} | {lat['p99_ms']:.1f} "
         f"| {lat['runs']} |",
+        f"| transport reference: stamp to echo received | {echo['median_ms']:.1f} "
+        f"| {echo['p99_ms']:.1f} | {echo['runs']} |",
         "",
         node_note,
+        "",
+        where_time_goes(results),
         "",
         "Latency p50 by third of the measured time (ms): "
         + ", ".join(f"{v:.1f}" for v in results["latency_thirds_p50_ms"])
@@ -395,6 +478,10 @@ def markdown(results: dict, command: str, soak: bool) -> str:
         f"(RssAnon) {rss['anon_after_warmup']:.0f} -> {rss['anon_end']:.0f} MiB and touched "
         f"pages of the DDS shared-memory segments (RssShmem) {rss['shmem_end']:.0f} MiB at the "
         "end.",
+        "",
+        "The transport reference process, which holds no model, ends at "
+        + ", ".join(f"{v:.0f} MiB {k}" for k, v in results["transport_rss_mib"].items())
+        + ": most of the node's resident memory is rclpy and the DDS profile's buffers.",
         "",
         cpu_line(results["cpu_cores"]),
         "",
@@ -425,10 +512,15 @@ def main(args: argparse.Namespace, command: str) -> int:
     print("timing the model alone...", flush=True)
     before = model_alone(args.model, args.threads, frames, args.model_runs)
     print(f"streaming {args.rate:g} Hz for {args.warmup:.0f} + {seconds:.0f} s...", flush=True)
-    run = stream(args, frames, seconds)
+    run = stream(args, frames, "pdn_node", node_command(args), args.warmup, seconds)
     run["seconds"] = seconds
     after = model_alone(args.model, args.threads, frames, args.model_runs)
-    results = summarize(args, run, before, after)
+    print(f"transport alone: {args.rate:g} Hz for {args.transport_seconds:.0f} s...", flush=True)
+    echo = stream(
+        args, frames, "the echo process", echo_command(), TRANSPORT_WARMUP_S, args.transport_seconds
+    )
+    echo["seconds"] = args.transport_seconds
+    results = summarize(args, run, echo, before, after)
     results["seconds"] = seconds
     args.docs.mkdir(parents=True, exist_ok=True)
     plot(run, args, args.docs / "bench_node.png")
