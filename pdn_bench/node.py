@@ -9,7 +9,8 @@ to the detections arriving here, the node's /diagnostics (its own stamp-to-publi
 inference time, frames received, processed and dropped), and every second the node process's
 resident memory. Last, the transport reference: the same frames at the same rate to a process
 that only sends each header back (`pdn_bench.echo`), which is what moving a frame costs before
-the node does any work. Report: docs/bench_node.md and docs/bench_node.png.
+the node does any work. Report: docs/bench_node.md and docs/bench_node.png at the default
+15 Hz, docs/bench_node_<rate>hz.md and .png at another rate.
 """
 
 from __future__ import annotations
@@ -34,12 +35,15 @@ RSS_GROWTH_LIMIT = 0.05
 QUEUE_GROWTH_LIMIT = 1.25  # last-third latency p50 over first-third p50
 OTHER_CPU_LIMIT = 0.1  # cores other processes may use before a run counts as not idle
 TRANSPORT_WARMUP_S = 3.0
+DEFAULT_RATE_HZ = 15.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `pdn-bench node`."""
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="4K ONNX model")
-    parser.add_argument("--rate", type=float, default=15.0, help="frames per second sent")
+    parser.add_argument(
+        "--rate", type=float, default=DEFAULT_RATE_HZ, help="frames per second sent"
+    )
     parser.add_argument("--seconds", type=float, default=60.0, help="measured time")
     parser.add_argument(
         "--soak-seconds", type=float, default=0.0, help="a soak run of this length instead"
@@ -56,6 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-runs", type=int, default=40, help="model-alone runs, twice")
     parser.add_argument("--docs", type=Path, default=Path("docs"), help="report folder")
     parser.add_argument("--out", type=Path, help="also write results.json here")
+
+
+def report_stem(rate: float) -> str:
+    """docs/<stem>.md and .png: bench_node at the default rate, bench_node_<rate>hz else."""
+    return "bench_node" if rate == DEFAULT_RATE_HZ else f"bench_node_{rate:g}hz"
 
 
 def memory_mib(pid: int) -> tuple[float, float, float]:
@@ -357,22 +366,27 @@ def where_time_goes(results: dict) -> str:
     transport = results["transport_alone"]["median_ms"]
     floor = transport + model
     limit = results["targets"]["latency"][1]
+    pace = (
+        "so it keeps up with the camera"
+        if cycle < period
+        else f"so it processes {results['processed_hz']:.1f} of {results['rate_hz']:g} frames "
+        "per second and drops the rest in the slot, which keeps the latency flat instead of "
+        "growing"
+    )
     text = (
         f"Where the time goes (p50): {part['transport']:.0f} ms from the stamp into the node's "
         f"callback, {part['wait']:.0f} ms in the slot, {part['convert']:.0f} ms conversion, "
         f"{part['inference']:.0f} ms inference (the model alone: {model:.0f} ms). A frame "
         f"arrives every {period:.0f} ms and the worker needs about {cycle:.0f} ms per frame, "
-        f"so it processes {results['processed_hz']:.1f} of {results['rate_hz']:g} frames per "
-        "second and drops the rest in the slot, which keeps the latency flat instead of "
-        f"growing. Moving the frame alone (transport reference) takes {transport:.0f} ms, so "
+        f"{pace}. Moving the frame alone (transport reference) takes {transport:.0f} ms, so "
         f"the frame's trip plus the model alone come to {floor:.0f} ms"
     )
     if floor > limit:
-        return text + (
+        text += (
             f", {floor - limit:.0f} ms above the latency limit of {limit:.0f} ms before any "
             "conversion, waiting or sharing of the CPU: moving the frame alone takes more than "
             f"the {LATENCY_MARGIN_MS:.0f} ms margin, so on this machine no subscriber to this "
-            "publisher can meet the limit."
+            "publisher can meet the limit"
         )
     return text + f"; the node adds {results['latency']['median_ms'] - floor:.0f} ms to that."
 
@@ -495,7 +509,7 @@ def markdown(results: dict, command: str, soak: bool) -> str:
         f"| RSS growth from after warm-up to the end | {targets['rss'][0]:.2f} % | "
         f"{targets['rss'][1]:.0f} % | {yes[met['rss']]} |",
         "",
-        "![pdn_node resident memory and latency over time](bench_node.png)",
+        f"![pdn_node resident memory and latency over time]({report_stem(results['rate_hz'])}.png)",
         "",
     ]
     return "\n".join(lines)
@@ -523,9 +537,8 @@ def main(args: argparse.Namespace, command: str) -> int:
     results = summarize(args, run, echo, before, after)
     results["seconds"] = seconds
     args.docs.mkdir(parents=True, exist_ok=True)
-    plot(run, args, args.docs / "bench_node.png")
-    path = write_report(
-        args, "bench_node", markdown(results, command, bool(args.soak_seconds)), results
-    )
+    stem = report_stem(args.rate)
+    plot(run, args, args.docs / f"{stem}.png")
+    path = write_report(args, stem, markdown(results, command, bool(args.soak_seconds)), results)
     print(path.read_text())
     return 0
