@@ -19,7 +19,6 @@ from array import array
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 from rclpy.exceptions import ParameterException
 from rclpy.node import Node
@@ -32,7 +31,7 @@ from pdn_msgs.msg import Detection, DetectionArray
 from pdn_ros.image_convert import rgb_image_message
 from pdn_ros.lifecycle import run_node
 from pdn_ros.params import RELIABILITIES, TRANSPORTS, check_cameras
-from training.rosbag_io import pinhole_matrix, truth_detection_fields
+from training.rosbag_io import frame_jpeg, pinhole_matrix, truth_detection_fields
 from training.synth import CLASS_NAMES, Frame, SceneConfig, SceneSequence
 
 NODE_NAME = "pdn_synth_camera"
@@ -71,15 +70,8 @@ def image_message(frame: Frame, transport: str) -> Image | CompressedImage:
     """The frame as an rgb8 Image or a JPEG CompressedImage (header left to the caller)."""
     if transport == "raw":
         return rgb_image_message(frame.image, Header())
-    ok, jpeg = cv2.imencode(
-        ".jpg",
-        cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR),
-        [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY],
-    )
-    if not ok:
-        raise RuntimeError(f"JPEG encoding failed for frame {frame.frame_index}")
     data = array("B")
-    data.frombytes(jpeg.data)
+    data.frombytes(frame_jpeg(frame, JPEG_QUALITY).data)
     return CompressedImage(format="jpeg", data=data)
 
 

@@ -82,6 +82,16 @@ def frame_stamp_ns(
     return EPOCH_NS + round(seconds * 1e9)
 
 
+def frame_jpeg(frame: Frame, quality: int) -> np.ndarray:
+    """A frame's RGB image as JPEG bytes (uint8 array), the data of a CompressedImage."""
+    ok, jpeg = cv2.imencode(
+        ".jpg", cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
+    if not ok:
+        raise RuntimeError(f"JPEG encoding failed for frame {frame.frame_index}")
+    return jpeg
+
+
 def truth_detection_fields(frame: Frame, class_names: Sequence[str]) -> list[dict[str, Any]]:
     """pdn_msgs/Detection field values of a frame's ground truth (objects not `ignore`):
     centre and size in pixels, score 1, no patch. Bags (rosbags types) and the synthetic
@@ -197,15 +207,8 @@ class BagWriter:
                 data=frame.image.reshape(-1),
             )
         else:
-            ok, jpeg = cv2.imencode(
-                ".jpg",
-                cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR),
-                [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY],
-            )
-            if not ok:
-                raise RuntimeError(f"JPEG encoding failed for frame {frame.frame_index}")
             image = types["sensor_msgs/msg/CompressedImage"](
-                header=header, format="jpeg", data=jpeg.reshape(-1)
+                header=header, format="jpeg", data=frame_jpeg(frame, JPEG_QUALITY).reshape(-1)
             )
         self._put("image", image, stamp_ns)
         k = pinhole_matrix(width, height)
