@@ -82,6 +82,12 @@ def _parser() -> argparse.ArgumentParser:
         help="frame rate: object motion and bag stamps (default %(default)s)",
     )
     parser.add_argument(
+        "--randomize",
+        action="store_true",
+        help="domain randomisation: every sequence draws its own look (object styles, "
+        "horizon, sky/ground, lighting, blur, noise, JPEG quality, distractors)",
+    )
+    parser.add_argument(
         "--bag",
         type=Path,
         metavar="BAG",
@@ -155,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             frames=args.frames,
             objects=args.objects,
             fps=args.fps,
+            randomize=args.randomize,
         )
     except ValueError as error:
         parser.print_usage(sys.stderr)
