@@ -14,6 +14,7 @@ covers columns x1 .. x2-1 and rows y1 .. y2-1.
 from __future__ import annotations
 
 import colorsys
+import dataclasses
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -619,9 +620,10 @@ def _rasterize(
     facing: int,
     with_pixels: bool,
     style: int = 0,
+    lut: np.ndarray | None = None,
 ) -> _Raster | None:
     """Draw one object (or distractor: negative label) into a local patch and mask, in a
-    drawing style; None when it covers no pixel at all."""
+    drawing style and under a lighting lookup table; None when it covers no pixel at all."""
     w, h = _box_size(size, aspect)
     pad = 2 + math.ceil(0.06 * size)
     x, y = math.floor(center_x - w / 2) - pad, math.floor(bottom_y - h) - pad
@@ -632,6 +634,8 @@ def _rasterize(
     if not painter.mask.any():
         return None
     _apply_style(painter, style, colors, size)
+    if lut is not None and painter.patch is not None:
+        cv2.LUT(painter.patch, lut, dst=painter.patch)
     return _Raster(x, y, painter.mask.view(bool), painter.patch)
 
 
@@ -1403,6 +1407,7 @@ def _paint_random_world(
         borderMode=cv2.BORDER_REPLICATE,
     )
     _shade_world(world, look, horizon, frame_cols)
+    cv2.LUT(world, look.lut, dst=world)
 
 
 def _degrade(image: np.ndarray, look: _Look, rng: np.random.Generator, scale: float) -> np.ndarray:
@@ -1412,10 +1417,11 @@ def _degrade(image: np.ndarray, look: _Look, rng: np.random.Generator, scale: fl
         cv2.GaussianBlur(image, (0, 0), px, dst=image)
     elif look.blur == 2 and px >= 1.5:
         cv2.blur(image, (round(px), 1), dst=image)
-    ok, data = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, look.jpeg])
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, look.jpeg])
     if not ok:
         raise RuntimeError("JPEG encoding of a frame failed")
-    return np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1])
+    return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 # Every drawing function by label: the classes, then the distractors.
@@ -1463,6 +1469,7 @@ class SceneSequence:
             self.horizon = round(cfg.height * self._look.horizon)
             rows += _sample_distractors(self._rng(5), self._look, self.cam_height, *self._loop, cfg)
         self._objects = _objects_from_rows(rows)
+        self._distractors: dict[int, _Raster | None] = {}  # by index, in world columns
 
     def _rng(self, *stream: int) -> np.random.Generator:
         """Independent generator for one purpose (0 layout, 1 world, 2 grain, (3, t) frame t;
@@ -1542,10 +1549,8 @@ class SceneSequence:
             cv2.subtract(image, down[window], dst=image)
 
     def _finish(self, image: np.ndarray, frame_index: int, degrade: bool) -> np.ndarray:
-        """Camera effects on a composed frame: lighting and noise (pixel by pixel), then with
-        `degrade` blur and JPEG (which spread pixels). Returns the finished image."""
-        if self._look is not None:
-            cv2.LUT(image, self._look.lut, dst=image)
+        """Camera effects on a composed frame: noise (pixel by pixel), then with `degrade`
+        the blur and JPEG of a randomised look (which spread pixels). Returns the image."""
         self._add_grain(image, frame_index)
         if self._look is not None and degrade:
             image = _degrade(image, self._look, self._rng(6, frame_index), self.config.scale)
@@ -1607,25 +1612,41 @@ class SceneSequence:
             near &= o.labels < 0
         order = np.flatnonzero(near)
         order = order[np.argsort(bottom[order], kind="stable")]
+        camera = self.camera_x(t)
         kept = []
         for i in order:
-            raster = _rasterize(
-                int(o.labels[i]),
-                int(o.variants[i]),
-                o.colors[i],
-                x[i],
-                bottom[i],
-                size[i],
-                o.aspects[i],
-                1 if o.speed[i] >= 0 else -1,
-                with_pixels,
-                int(o.styles[i]),
-            )
+            if o.labels[i] < 0:  # static: drawn once in world columns, then shifted
+                if i not in self._distractors:
+                    self._distractors[i] = self._rasterize(i, x[i] + camera, bottom[i], size[i])
+                raster = self._distractors[i]
+                if raster is not None:
+                    raster = dataclasses.replace(raster, x=raster.x - camera)
+            else:
+                raster = self._rasterize(i, x[i], bottom[i], size[i], with_pixels)
             clipped = None if raster is None else _clip_to_frame(raster, cfg.height, cfg.width)
             if raster is None or clipped is None:
                 continue
             kept.append((int(i), raster, *clipped))
         return kept
+
+    def _rasterize(
+        self, i: int, center_x: float, bottom_y: float, size: float, with_pixels: bool = True
+    ) -> _Raster | None:
+        """Draw object or distractor i in its look (style, lighting) at a place and size."""
+        o = self._objects
+        return _rasterize(
+            int(o.labels[i]),
+            int(o.variants[i]),
+            o.colors[i],
+            center_x,
+            bottom_y,
+            size,
+            o.aspects[i],
+            1 if o.speed[i] >= 0 else -1,
+            with_pixels,
+            int(o.styles[i]),
+            None if self._look is None else self._look.lut,
+        )
 
     def layers(self, frame_index: int) -> list[tuple[int, np.ndarray, np.ndarray]]:
         """What a frame draws, far to near: (label, in-frame box xyxy, mask cropped to the
