@@ -113,7 +113,7 @@ _ASPECT: dict[int, list[tuple[float, float]]] = {
 
 
 # Drawing variants of each class in randomised scenes: (palette slots, width/height range).
-_RANDOM_VARIANTS: dict[int, list[tuple[tuple[list[Color], ...], tuple[float, float]]]] = {
+RANDOM_VARIANTS: dict[int, list[tuple[tuple[list[Color], ...], tuple[float, float]]]] = {
     PERSON: [
         (_PALETTES[PERSON][0], (0.34, 0.44)),  # standing
         (_PALETTES[PERSON][0], (0.48, 0.62)),  # walking
@@ -159,11 +159,12 @@ _RANDOM_VARIANTS: dict[int, list[tuple[tuple[list[Color], ...], tuple[float, flo
 }
 
 
-# Drawing styles of a randomised object: as drawn, flat (one colour), outlined, shaded.
+# Drawing styles of a randomised object and their shares: as drawn, flat (one colour),
+# outlined, shaded (lit from above).
+STYLES = ("as drawn", "flat", "outlined", "shaded")
 _STYLE_P = np.array([0.4, 0.2, 0.2, 0.2])
 FLAT, OUTLINED, SHADED = 1, 2, 3
-
-
+# Width / height range of each distractor kind (DISTRACTOR_KINDS).
 _DISTRACTOR_ASPECT = ((0.06, 0.25), (0.35, 0.8), (1.3, 2.4), (0.6, 2.0), (3.0, 8.0))
 
 
@@ -192,7 +193,7 @@ def sample_random_appearance(
     A third of the parts take any colour instead of a palette one, so colour never gives the
     class away.
     """
-    variants = _RANDOM_VARIANTS[label]
+    variants = RANDOM_VARIANTS[label]
     variant = int(rng.integers(len(variants)))
     palettes, aspect_range = variants[variant]
     light = rng.uniform(0.6, 1.25)
@@ -202,7 +203,7 @@ def sample_random_appearance(
         if rng.random() < 0.33:
             base = random_color(rng)
         colors[slot] = np.clip(base * light + rng.uniform(-20, 20, 3), 0, 255)
-    style = int(rng.choice(len(_STYLE_P), p=_STYLE_P))
+    style = int(rng.choice(len(STYLES), p=_STYLE_P))
     return variant, float(rng.uniform(*aspect_range)), colors, style
 
 

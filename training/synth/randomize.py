@@ -45,7 +45,7 @@ def draw_look(rng: np.random.Generator, scale: float) -> Look:
         ground = np.stack([jitter(rng, c, 30) for c in GROUNDS[rng.integers(len(GROUNDS))]])
     else:
         mid = hsv(rng.random(), rng.uniform(0.05, 0.8), rng.uniform(0.2, 0.85))
-        ground = np.stack([mid * rng.uniform(0.4, 0.75), mid, mid * rng.uniform(1.15, 1.6)])
+        ground = np.stack([mid * rng.uniform(0.4, 0.95), mid, mid * rng.uniform(1.05, 1.6)])
     v = np.linspace(0.0, 1.0, 256)[:, None]
     gamma = math.exp(rng.uniform(-0.35, 0.35))
     contrast, brightness = rng.uniform(0.7, 1.3), rng.uniform(-0.15, 0.15)

@@ -23,7 +23,7 @@ from training.synth.objects import (
     sample_objects,
     zigzag,
 )
-from training.synth.randomize import degrade_frame, draw_look
+from training.synth.randomize import Look, degrade_frame, draw_look
 
 REFERENCE_HEIGHT = 2160
 MIN_FRAME_SIDE = 16
@@ -153,6 +153,11 @@ class SceneSequence:
         """Refuse frame indices outside the sequence (the world only covers its pan range)."""
         if not 0 <= frame_index < len(self):
             raise IndexError(f"frame {frame_index} outside 0..{len(self) - 1}")
+
+    @property
+    def look(self) -> Look | None:
+        """The sequence's randomised look (SceneConfig.randomize), None for the fixed look."""
+        return self._look
 
     def camera_x(self, frame_index: int) -> int:
         """World column of the frame's left edge."""
