@@ -24,7 +24,7 @@ BUILD_STAMP := install/.pdn-build-stamp
 BUILD_INPUTS := package.xml setup.py setup.cfg resource/pdn_ros \
 	msg/package.xml msg/CMakeLists.txt $(wildcard msg/msg/*.msg) \
 	$(wildcard config/*) $(wildcard launch/*.py) \
-	$(wildcard $(addsuffix /__init__.py,pdn_ros pdn_model training pdn_bench))
+	$(wildcard $(addsuffix /__init__.py,pdn_ros pdn_model pdn_runtime training pdn_bench))
 
 # Nothing may leave this host: every ROS node started from here uses the shared-memory-only
 # Fast DDS profile, so it opens no UDP or TCP socket and only finds peers on this machine.
@@ -123,7 +123,7 @@ DEMO_SECONDS ?= 30
 DEMO_MODEL ?= models/pdn-s-synth4k-3840x2160.onnx
 
 demo: setup
-	$(IN_WORKSPACE) $(PY) -m pdn_ros.demo --model $(DEMO_MODEL) --seconds $(DEMO_SECONDS) \
+	$(IN_WORKSPACE) $(PY) -m pdn_ros.tools.demo --model $(DEMO_MODEL) --seconds $(DEMO_SECONDS) \
 	  --out out/demo
 
 clean:

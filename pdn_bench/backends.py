@@ -3,7 +3,7 @@
 Always ONNX Runtime on the CPU at the three sizes (with its idle threads sleeping, the
 backend's default, and at 4K also spinning, ONNX Runtime's own default), and PyTorch on the
 CPU at 1080p for reference; where a GPU is present also ONNX Runtime CUDA and PyTorch CUDA at
-the three sizes, reported with the GPU's name. Every backend runs through `pdn_ros.backends`,
+the three sizes, reported with the GPU's name. Every backend runs through `pdn_runtime`,
 the code the node uses, with the memory and controller state fed back after each frame
 (counted in the time). pdn-s with random weights (speed does not depend on them) or a checkpoint's.
 """
@@ -26,8 +26,8 @@ from pdn_model import build, load_checkpoint
 from pdn_model.checkpoint import save_checkpoint
 from pdn_model.export import to_onnx
 from pdn_model.model import PatchDriveNet
-from pdn_ros.backends import Backend, StreamState, create_backend
-from pdn_ros.backends.onnxruntime_backend import cuda_provider_available
+from pdn_runtime import Backend, StreamRunner, create_backend
+from pdn_runtime.onnxruntime_backend import cuda_provider_available
 
 SIZES: dict[str, tuple[int, int]] = {"1080p": (1080, 1920), "4K": (2160, 3840), "8K": (4320, 7680)}
 TORCH_CPU_SIZES = ("1080p",)
@@ -43,12 +43,13 @@ def sized_model(args: argparse.Namespace, height: int, width: int) -> PatchDrive
 
 
 def frame_call(backend: Backend, seed: int) -> Callable[[], None]:
-    """One frame of a stream: run a random frame, feed the state back."""
-    image = np.random.default_rng(seed).integers(
-        0, 256, backend.info.input_shapes["image"], dtype=np.uint8
+    """One frame of a stream through the stream runner: a random frame (written into the
+    runner's buffer once), the model, the state fed back, the detections copied out."""
+    runner = StreamRunner(backend)
+    runner.image[...] = np.random.default_rng(seed).integers(
+        0, 256, runner.image.shape, dtype=np.uint8
     )
-    state = StreamState(backend.info)
-    return lambda: state.update(backend.run(image, **state.inputs()))
+    return lambda: runner.step()
 
 
 def gpu_name() -> str | None:
@@ -113,9 +114,9 @@ def report(results: dict, command: str) -> str:
         f"Produced by `{command}` on {results['machine']} ({gpu}), ONNX Runtime "
         f"{results['onnxruntime']} ({results['threads']} CPU threads), torch "
         f"{results['torch']}, preset `{results['preset']}`, weights {results['weights']}. "
-        "Each frame is one `Backend.run` through `pdn_ros.backends` plus the state update "
-        "(`StreamState.update`), batch 1; the backends were timed in one run, in rotating "
-        "blocks of 5 consecutive frames (the first frame after each switch untimed).",
+        "Each frame is one `StreamRunner.step` of `pdn_runtime` (`Backend.run`, the state "
+        "update, the detections copied out), batch 1; the backends were timed in one run, in "
+        "rotating blocks of 5 consecutive frames (the first frame after each switch untimed).",
         "",
         "| backend | device | frame | median ms | p99 ms | runs |",
         "|---|---|---|---:|---:|---:|",

@@ -36,8 +36,8 @@ from tqdm import tqdm
 
 from pdn_bench.measure import latency_stats, machine_description, peak_rss_mb
 from pdn_bench.reporting import add_common_arguments, write_report
-from pdn_ros.backends import Backend, StreamState, create_backend
 from pdn_ros.image_convert import copy_planar, decode_compressed
+from pdn_runtime import Backend, StreamRunner, StreamState, create_backend
 from training.metrics import FrameResult, summarize
 
 PDN, GLOBAL, DENSE_TILED = "patchdrivenet", "global only", "dense tiled"
@@ -130,7 +130,7 @@ DEFAULT_DATA = (
 
 
 class PdnSliceModel(DetectionModel):
-    """SAHI's view of PatchDriveNet on one slice: a pdn_ros backend (the model exported at
+    """SAHI's view of PatchDriveNet on one slice: a pdn_runtime backend (the model exported at
     the slice size, every window selected) run on each slice with a fresh temporal state,
     since slices are independent images; boxes come back in slice pixels and SAHI shifts
     them into the frame."""
@@ -226,19 +226,14 @@ def sliced_detections(
 
 
 def _stream_step(backend: Backend) -> Callable[[np.ndarray, bool], tuple[np.ndarray, ...]]:
-    """One frame of a camera stream: the frame into the model's planar buffer, the model,
-    the state fed back (reset at a new video); returns boxes, scores, labels (score > 0)."""
-    state = StreamState(backend.info)
-    buffer = np.zeros(backend.info.input_shapes["image"], np.uint8)
+    """One frame of a camera stream: the frame into the stream runner's planar buffer, then
+    the runner (state reset at a new video); returns boxes, scores, labels."""
+    runner = StreamRunner(backend)
 
     def step(rgb: np.ndarray, new_video: bool) -> tuple[np.ndarray, ...]:
-        if new_video:
-            state.reset()
-        copy_planar(rgb, "rgb8", buffer[0])
-        out = backend.run(buffer, **state.inputs())
-        state.update(out)
-        keep = out["scores"][0] > 0
-        return out["boxes"][0][keep].copy(), out["scores"][0][keep].copy(), out["labels"][0][keep]
+        copy_planar(rgb, "rgb8", runner.image[0])
+        found = runner.step(new_stream=new_video)
+        return found.boxes, found.scores, found.labels
 
     return step
 

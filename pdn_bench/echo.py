@@ -16,7 +16,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from pdn_ros.allocator import keep_large_buffers
-from pdn_ros.lifecycle import run_node
+from pdn_ros.spin import run_node
 
 NODE_NAME = "pdn_bench_echo"
 IMAGE_TOPIC = "bench/image"

@@ -13,16 +13,18 @@ import onnx
 import onnxruntime as ort
 
 from pdn_model.onnx_graph import sink_input_cast
+from pdn_runtime.onnxruntime_backend import CPU, create_session
+from pdn_runtime.timing import percentiles_ms
 
 
 def latency_stats(seconds: list[float]) -> dict[str, float]:
     """Median, p99, mean and count of per-call times, in milliseconds."""
-    ms = np.asarray(seconds) * 1000.0
+    median, p99 = percentiles_ms(seconds)
     return {
-        "median_ms": float(np.median(ms)),
-        "p99_ms": float(np.percentile(ms, 99)),
-        "mean_ms": float(ms.mean()),
-        "runs": len(ms),
+        "median_ms": median,
+        "p99_ms": p99,
+        "mean_ms": float(np.mean(seconds) * 1000.0),
+        "runs": len(seconds),
     }
 
 
@@ -54,17 +56,12 @@ def interleaved_timings(
 def onnxruntime_session(
     path: str | Path, threads: int, sink_cast: bool = True
 ) -> ort.InferenceSession:
-    """A CPU ONNX Runtime session of an exported model, by default with the input cast
-    sunk past the gathers (`sink_cast=False` runs the graph as exported)."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
+    """A CPU ONNX Runtime session of an exported model (ONNX Runtime's spinning threads), by
+    default with the input cast sunk past the gathers (`sink_cast=False`: as exported)."""
     graph = onnx.load(str(path))
     if sink_cast:
         graph = sink_input_cast(graph)
-    return ort.InferenceSession(
-        graph.SerializeToString(), options, providers=["CPUExecutionProvider"]
-    )
+    return create_session(graph, [CPU], threads, spin=True)
 
 
 def peak_rss_mb() -> float:

@@ -27,9 +27,9 @@ import numpy as np
 
 from pdn_bench.measure import latency_stats, machine_description
 from pdn_bench.reporting import write_report
+from pdn_runtime.onnx_file import DEMO_MODEL
 
 CAMERA = "bench"
-DEFAULT_MODEL = Path("models/pdn-s-synth4k-3840x2160.onnx")
 LATENCY_MARGIN_MS = 20.0
 RSS_GROWTH_LIMIT = 0.05
 QUEUE_GROWTH_LIMIT = 1.25  # last-third latency p50 over first-third p50
@@ -40,7 +40,7 @@ DEFAULT_RATE_HZ = 15.0
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `pdn-bench node`."""
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="4K ONNX model")
+    parser.add_argument("--model", type=Path, default=DEMO_MODEL, help="4K ONNX model")
     parser.add_argument(
         "--rate", type=float, default=DEFAULT_RATE_HZ, help="frames per second sent"
     )
@@ -101,15 +101,15 @@ def render_frames(count: int) -> list[np.ndarray]:
 
 def model_alone(model: Path, threads: int, frames: list[np.ndarray], runs: int) -> dict[str, float]:
     """The model's inference time through the node's backend, state fed back, frames cycled."""
-    from pdn_ros.backends import StreamState, create_backend
+    from pdn_runtime import StreamRunner, create_backend
 
     backend = create_backend("onnxruntime", model, device="cpu", threads=threads)
     planar = [np.ascontiguousarray(f.transpose(2, 0, 1)[None]) for f in frames]
-    state = StreamState(backend.info)
+    runner = StreamRunner(backend)
     times = []
     for i in range(runs + 2):
         start = time.perf_counter()
-        state.update(backend.run(planar[i % len(planar)], **state.inputs()))
+        runner.step(planar[i % len(planar)])
         if i >= 2:  # the first runs pay for allocation and caches
             times.append(time.perf_counter() - start)
     backend.close()

@@ -1,4 +1,5 @@
-"""Export a PatchDriveNet to ONNX (`to_onnx`) and the `pdn-export` command."""
+"""Export a PatchDriveNet to ONNX (`to_onnx`), and the model half of the `pdn-export` command
+(options and export; `pdn_runtime.export_cli` adds the TensorRT engine)."""
 
 from __future__ import annotations
 
@@ -115,11 +116,9 @@ def parse_patches(text: str) -> tuple[int, ...] | str:
         ) from err
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`pdn-export`: build (or load) a model and write its ONNX graph."""
-    parser = argparse.ArgumentParser(
-        prog="pdn-export", description="Export PatchDriveNet to ONNX for one input size."
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The model options of `pdn-export` (the command line lives in `pdn_runtime.export_cli`,
+    which adds the engine options)."""
     parser.add_argument("--preset", default="pdn-s", help="model preset (default pdn-s)")
     parser.add_argument("--height", type=int, default=2160, help="input height in pixels")
     parser.add_argument("--width", type=int, default=3840, help="input width in pixels")
@@ -130,20 +129,12 @@ def main(argv: list[str] | None = None) -> int:
         "--patches", type=parse_patches, help="windows per scale, e.g. 12,4, or 'all' (dense)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for random weights")
-    parser.add_argument(
-        "--engine", type=Path, help="also build this TensorRT engine (needs TensorRT and a GPU)"
-    )
-    parser.add_argument(
-        "--precision", choices=("fp16", "fp32"), default="fp16", help="engine precision"
-    )
-    args = parser.parse_args(argv)
-    try:
-        if args.engine:  # fail before the export when TensorRT is missing
-            # The command line reaches into the deployment backends for --engine only; the
-            # library (to_onnx) stays free of them.
-            from pdn_ros.backends.tensorrt_backend import require_tensorrt
 
-            require_tensorrt()
+
+def export_from_args(args: argparse.Namespace) -> int:
+    """Build (or load) the model `args` describe and write its ONNX graph to `args.out`,
+    printing progress; 0 when written, 2 (with the reason on stderr) when it cannot be."""
+    try:
         if args.checkpoint:
             model = load_checkpoint(args.checkpoint, input_size=(args.height, args.width))
         else:
@@ -164,23 +155,4 @@ def main(argv: list[str] | None = None) -> int:
     to_onnx(model, args.out, batch=args.batch)
     size_mb = args.out.stat().st_size / 1e6
     print(f"pdn-export: wrote {args.out} ({size_mb:.1f} MB) in {time.perf_counter() - start:.1f} s")
-    if args.engine:
-        from pdn_ros.backends.tensorrt_backend import build_engine_file
-
-        start = time.perf_counter()
-        try:
-            build_engine_file(
-                args.out,
-                args.engine,
-                args.precision,
-                say=lambda message: print(f"pdn-export: {message}", flush=True),
-            )
-        except ValueError as err:
-            print(f"pdn-export: {err}", file=sys.stderr)
-            return 2
-        print(f"pdn-export: {args.engine} ready in {time.perf_counter() - start:.1f} s")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,7 +12,8 @@ import cv2
 import numpy as np
 
 from pdn_ros.markers import CLASS_COLORS, SCALE_COLORS
-from pdn_ros.messages import ModelResult
+from pdn_runtime import FrameDetections
+from pdn_runtime.boxes import class_label
 
 
 def downscale(planar: np.ndarray, scale: float) -> np.ndarray:
@@ -29,7 +30,7 @@ def _rgb255(rgb: Sequence[float]) -> tuple[int, int, int]:
 
 
 def draw(
-    planar: np.ndarray, result: ModelResult, scale: float, class_names: Sequence[str]
+    planar: np.ndarray, result: FrameDetections, scale: float, class_names: Sequence[str]
 ) -> np.ndarray:
     """The downscaled frame with patches (thin, coloured by scale) and detections (thick,
     coloured by class, labelled with class and score)."""
@@ -44,10 +45,9 @@ def draw(
         x1, y1, x2, y2 = (round(c * scale) for c in box)
         color = _rgb255(CLASS_COLORS[label % len(CLASS_COLORS)])
         cv2.rectangle(image, (x1 - 1, y1 - 1), (x2, y2), color, 2)
-        name = class_names[label] if 0 <= label < len(class_names) else str(label)
         cv2.putText(
             image,
-            f"{name} {score:.2f}",
+            f"{class_label(class_names, label)} {score:.2f}",
             (x1, max(y1 - 4, 10)),
             cv2.FONT_HERSHEY_SIMPLEX,
             0.4,

@@ -26,6 +26,9 @@ RAW_ENCODINGS: dict[str, tuple[int, int, tuple[int, int, int]]] = {
     "mono8": (1, 1, (0, 0, 0)),
     "mono16": (1, 2, (0, 0, 0)),
 }
+# Quality of the JPEGs this package writes (the synthetic camera's CompressedImage, the
+# samples of pdn-bag-eval); the datasets' own JPEGs use training.coco.JPEG_QUALITY.
+JPEG_QUALITY = 90
 JPEG_MAGIC = b"\xff\xd8\xff"
 JPEG_END = b"\xff\xd9"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -21,7 +21,8 @@ from geometry_msgs.msg import Point
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
-from pdn_ros.messages import ModelResult
+from pdn_runtime import FrameDetections
+from pdn_runtime.boxes import class_label
 
 # RGB per patch scale and per class (cycled), 0..1.
 SCALE_COLORS = ((0.0, 0.9, 1.0), (1.0, 0.85, 0.0), (1.0, 0.4, 1.0), (0.6, 1.0, 0.4))
@@ -82,7 +83,7 @@ def _marker(header: Header, ns: str, index: int, kind: int, rgb: Sequence[float]
 
 
 def build_markers(
-    result: ModelResult,
+    result: FrameDetections,
     header: Header,
     k: np.ndarray,
     depth: float,
@@ -106,7 +107,7 @@ def build_markers(
             i,
             box,
             CLASS_COLORS[label % len(CLASS_COLORS)],
-            f"{class_names[label] if 0 <= label < len(class_names) else label} {score:.2f}",
+            f"{class_label(class_names, label)} {score:.2f}",
         )
         for i, (box, label, score) in enumerate(
             zip(result.boxes.tolist(), result.labels.tolist(), result.scores.tolist(), strict=True)

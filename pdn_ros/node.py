@@ -2,7 +2,7 @@
 
 A thin shell over the modules of this package: per camera it subscribes to the images (raw
 or compressed) and the camera info, keeps the newest frame in a slot for a worker thread
-(`slots`), runs the frames through the model (`inference`), and publishes detections,
+(`slots`), runs the frames through the model (`frame_processor`), and publishes detections,
 patches, patch markers, a debug image while someone watches it, and /diagnostics at 1 Hz.
 See docs/ros_node.md and docs/parameters.md.
 """
@@ -36,17 +36,17 @@ from visualization_msgs.msg import MarkerArray
 
 from pdn_msgs.msg import DetectionArray, PatchArray
 from pdn_ros.allocator import keep_large_buffers
-from pdn_ros.backends import BackendError, create_backend
 from pdn_ros.debug_draw import draw
+from pdn_ros.frame_processor import Arrival, CameraResult, FrameProcessor, SkippedFrame
 from pdn_ros.image_convert import rgb_image_message
-from pdn_ros.inference import Arrival, FrameProcessor, SkippedFrame
-from pdn_ros.lifecycle import run_node
 from pdn_ros.markers import build_markers, camera_info_matrix, fallback_matrix
-from pdn_ros.messages import ModelResult, detection_array, patch_array, stamp_ns
+from pdn_ros.messages import detection_array, patch_array, stamp_ns
 from pdn_ros.params import PARAMETERS, SPECS, Settings, check_value
 from pdn_ros.slots import FrameSlots, Worker
+from pdn_ros.spin import run_node
 from pdn_ros.stats import CameraStats, diagnostic_status
-from pdn_ros.temporal import CameraState
+from pdn_runtime import BackendError, FrameDetections, Stream, create_backend, options_for
+from pdn_runtime.onnx_file import DEMO_MODEL
 
 NODE_NAME = "pdn_node"
 LOG_THROTTLE_S = 5.0
@@ -85,11 +85,11 @@ class PdnNode(Node):
         if not values["model_path"]:
             raise StartupError(
                 "parameter model_path is empty: give the exported model, e.g. "
-                "--ros-args -p model_path:=models/pdn-s-synth4k-3840x2160.onnx"
+                f"--ros-args -p model_path:={DEMO_MODEL}"
             )
-        takes_threads = values["backend"] in ("auto", "onnxruntime")
-        options = {"threads": values["threads"]} if takes_threads else {}
-        self.backend = create_backend(values["backend"], values["model_path"], **options)
+        kind = values["backend"]
+        options = options_for(kind, {"threads": values["threads"]})
+        self.backend = create_backend(kind, values["model_path"], **options)
         info = self.backend.info
         self.memory_slots = info.memory_shape[0]
         reason = check_value("memory_length", values["memory_length"], self.memory_slots)
@@ -104,7 +104,7 @@ class PdnNode(Node):
             raise StartupError(reason)
         self.settings = Settings.from_values(values)
         self.add_post_set_parameters_callback(self._apply_parameters)
-        self.states = [CameraState(info) for _ in names]
+        self.streams = [Stream(info) for _ in names]
         self.cameras, self.workers = self._create_cameras(names, values)
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(1.0, self._publish_diagnostics)
@@ -130,7 +130,7 @@ class PdnNode(Node):
         workers: list[Worker[Any]] = []
         for group in groups:
             slots: FrameSlots[Any] = FrameSlots(len(group))
-            processor = FrameProcessor(self.backend, lock, group, [self.states[i] for i in group])
+            processor = FrameProcessor(self.backend, lock, group, [self.streams[i] for i in group])
             for slot, index in enumerate(group):
                 cameras[index] = self._create_camera(names[index], slots, slot, values)
             workers.append(
@@ -221,34 +221,36 @@ class PdnNode(Node):
                     throttle_duration_sec=LOG_THROTTLE_S,
                 )
                 continue
-            if outcome.reset is not None:
-                camera.stats.reset(outcome.reset)
+            if outcome.found.reset is not None:
+                camera.stats.reset(outcome.found.reset)
                 self.get_logger().info(
-                    f"{camera.name}: temporal state reset ({outcome.reset})",
+                    f"{camera.name}: temporal state reset ({outcome.found.reset})",
                     throttle_duration_sec=LOG_THROTTLE_S,
                 )
             self._publish(camera, processor, outcome, settings)
 
     def _publish(
-        self, camera: Camera, processor: FrameProcessor, result: ModelResult, settings: Settings
+        self, camera: Camera, processor: FrameProcessor, result: CameraResult, settings: Settings
     ) -> None:
         """Detections and patches always; markers and the debug image when subscribed."""
         frame_id = settings.frame_id.replace("{camera}", camera.name) or result.header.frame_id
         header = Header(stamp=result.header.stamp, frame_id=frame_id)
         names = self.backend.info.class_names
-        camera.detections.publish(detection_array(result, names, header))
+        found = result.found
+        camera.detections.publish(detection_array(found, names, header))
         latency_s = (self.get_clock().now().nanoseconds - stamp_ns(result.header)) / 1e9
-        camera.patches.publish(patch_array(result, header))
-        camera.stats.processed(len(result.scores), latency=latency_s, **result.timings)
+        camera.patches.publish(patch_array(found, header))
+        camera.stats.processed(len(found.scores), latency=latency_s, **result.timings)
         if camera.markers.get_subscription_count():
-            k = self._intrinsics(camera, result)
-            camera.markers.publish(build_markers(result, header, k, settings.marker_depth, names))
+            k = self._intrinsics(camera, found)
+            camera.markers.publish(build_markers(found, header, k, settings.marker_depth, names))
         if settings.debug_image and camera.debug.get_subscription_count():
             row = processor.cameras.index(result.camera)
-            picture = draw(processor.image[row], result, settings.debug_image_scale, names)
+            image = processor.runner.image[row]
+            picture = draw(image, found, settings.debug_image_scale, names)
             camera.debug.publish(rgb_image_message(picture, header))
 
-    def _intrinsics(self, camera: Camera, result: ModelResult) -> np.ndarray:
+    def _intrinsics(self, camera: Camera, found: FrameDetections) -> np.ndarray:
         """The camera's K from CameraInfo, else the documented fallback (logged once)."""
         if camera.k is not None:
             return camera.k
@@ -256,10 +258,10 @@ class PdnNode(Node):
             camera.fallback_logged = True
             self.get_logger().warning(
                 f"{camera.name}: no CameraInfo on {camera.name}/camera_info yet; patch_markers "
-                f"use a pinhole with focal length {result.width} px (the image width) and the "
+                f"use a pinhole with focal length {found.width} px (the image width) and the "
                 "principal point at the image centre"
             )
-        return fallback_matrix(result.width, result.height)
+        return fallback_matrix(found.width, found.height)
 
     # ---- events and diagnostics ------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.exceptions import InvalidTopicNameException
 from rclpy.validate_topic_name import validate_topic_name
 
-from pdn_ros.backends import KINDS
+from pdn_runtime import KINDS, StreamPolicy
 
 TRANSPORTS = ("raw", "compressed")
 RELIABILITIES = ("best_effort", "reliable")
@@ -217,4 +217,14 @@ class Settings:
             debug_image_scale=float(values["debug_image_scale"]),
             frame_id=str(values["frame_id"]),
             marker_depth=float(values["marker_depth"]),
+        )
+
+    @property
+    def policy(self) -> StreamPolicy:
+        """The stream runner's share of the settings (reset, memory, which detections)."""
+        return StreamPolicy(
+            reset_gap_ns=self.reset_gap_ns,
+            memory_length=self.memory_length,
+            score_threshold=self.score_threshold,
+            max_detections=self.max_detections,
         )

@@ -15,11 +15,11 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 
-import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
 from pdn_ros.image_convert import BAD_KINDS
-from pdn_ros.temporal import RESET_REASONS
+from pdn_runtime import RESET_REASONS
+from pdn_runtime.timing import percentiles_ms
 
 TIMINGS: tuple[str, ...] = ("latency", "transport", "wait", "convert", "inference")
 COUNTERS: tuple[str, ...] = (
@@ -31,14 +31,6 @@ COUNTERS: tuple[str, ...] = (
     "detections",
     "qos_incompatible",
 )
-
-
-def percentiles_ms(samples: list[float]) -> tuple[float, float]:
-    """p50 and p99 of durations in seconds, in milliseconds (NaN without samples)."""
-    if not samples:
-        return float("nan"), float("nan")
-    p50, p99 = np.percentile(np.asarray(samples) * 1000.0, [50, 99])
-    return float(p50), float(p99)
 
 
 class CameraStats:

@@ -21,7 +21,7 @@ from pdn_model.checkpoint import save_checkpoint
 from pdn_model.contract import OUTPUT_NAMES
 from pdn_model.export import to_onnx
 from pdn_model.temporal import push_frame
-from pdn_ros.backends import (
+from pdn_runtime import (
     BackendError,
     FrameError,
     ModelContractError,
@@ -209,7 +209,7 @@ def test_non_contiguous_input_gives_the_same_result(ort_backend):
 def test_importing_the_package_loads_no_torch_tensorrt_or_rclpy(files):
     code = (
         "import sys, numpy as np\n"
-        "from pdn_ros.backends import create_backend, StreamState\n"
+        "from pdn_runtime import create_backend, StreamState\n"
         f"b = create_backend('onnxruntime', {str(files['onnx'])!r}, device='cpu')\n"
         "s = StreamState(b.info)\n"
         "b.run(np.zeros(b.info.input_shapes['image'], np.uint8), **s.inputs())\n"
@@ -390,7 +390,7 @@ def test_auto_choice(monkeypatch, tensorrt, ort_cuda, expected):
 def test_auto_logs_its_choice_and_passes_on_the_options_that_fit(files, monkeypatch, caplog):
     monkeypatch.setattr(factory, "probe_tensorrt", lambda: "tensorrt does not import")
     monkeypatch.setattr(factory, "probe_onnxruntime_cuda", lambda: "no CUDA provider")
-    with caplog.at_level(logging.INFO, logger="pdn_ros.backends"):
+    with caplog.at_level(logging.INFO, logger="pdn_runtime"):
         backend = create_backend("auto", files["onnx"], threads=1, precision="fp16")
     assert backend.kind == "onnxruntime" and backend.provider == "CPUExecutionProvider"
     assert backend.threads == 1

@@ -14,8 +14,9 @@ from pdn_tiny import tiny_model
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 
 from pdn_model.export import to_onnx
-from pdn_ros.bag_eval import frame_results, main, run_bag
-from pdn_ros.bag_reader import open_bag
+from pdn_ros.tools.bag_eval.cli import main
+from pdn_ros.tools.bag_eval.run import frame_results, run_bag
+from pdn_ros.tools.bag_reader import open_bag
 from training.data import load_frames
 from training.evaluate import evaluate, open_model, run_frames
 from training.metrics import METRIC_KEYS
@@ -81,11 +82,11 @@ def test_bag_evaluates_like_pdn_eval(model: Path, jpeg_set: tuple[Path, Path], t
     expected = run_frames(open_model(model, (HEIGHT, WIDTH), None), frames)
     with ExitStack() as stack:
         run = run_bag(open_bag(bag, stack), model, "auto", 0, None, None, None, None, 1.0, -1)
-    for got, want in zip(frame_results(run), expected, strict=True):
+    for got, want in zip(frame_results(run).values(), expected, strict=True):
         np.testing.assert_array_equal(got.gt_boxes, want.gt_boxes)
         np.testing.assert_array_equal(got.boxes, want.boxes)
         np.testing.assert_array_equal(got.scores, want.scores)
-        np.testing.assert_array_equal(got.extra["patch_boxes"], want.extra["patch_boxes"])
+        np.testing.assert_array_equal(got.patch_boxes, want.patch_boxes)
 
 
 def test_sqlite3_bag_evaluates_like_its_mcap_original(

@@ -33,7 +33,7 @@ def bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _player(bag: Path, *extra: str) -> subprocess.Popen[str]:
     """Start pdn-bag-play in its own process with this session's DDS environment."""
     return subprocess.Popen(
-        [sys.executable, "-m", "pdn_ros.bag_play", str(bag), *extra],
+        [sys.executable, "-m", "pdn_ros.tools.bag_play", str(bag), *extra],
         env=os.environ.copy(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

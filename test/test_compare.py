@@ -19,7 +19,7 @@ from pdn_bench.compare import (
 )
 from pdn_model.checkpoint import save_checkpoint
 from pdn_model.contract import OUTPUT_NAMES
-from pdn_ros.backends import ModelInfo
+from pdn_runtime import ModelInfo
 from training.synth_cli import main as synth_main
 
 SLICE = 128

@@ -12,7 +12,7 @@ from parity import assert_same_detections
 
 from pdn_model.checkpoint import load_checkpoint
 from pdn_model.onnx_graph import read_metadata
-from pdn_ros.backends import StreamState, create_backend
+from pdn_runtime import StreamState, create_backend
 from training.synth import SceneConfig, SceneSequence
 
 MODELS = Path(__file__).resolve().parent.parent / "models"

@@ -14,9 +14,9 @@ from pdn_tiny import random_inputs, tiny_model
 from pdn_model import __version__
 from pdn_model.checkpoint import save_checkpoint
 from pdn_model.contract import INPUT_NAMES, OUTPUT_NAMES, input_shapes, output_shapes
-from pdn_model.export import main as export_main
 from pdn_model.export import to_onnx
 from pdn_model.onnx_graph import check_tensorrt_rules, read_metadata, sink_input_cast
+from pdn_runtime.export_cli import main as export_main
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from node_support import REPO, installed, tiny_onnx
 
 from pdn_ros import launcher
 from pdn_ros.params import SPECS
-from pdn_ros.synth_camera import DEFAULTS as CAMERA_PARAMETERS
+from pdn_ros.tools.synth_camera import DEFAULTS as CAMERA_PARAMETERS
 
 SHARE = Path("/opt/fake_ws/install/pdn_ros/share/pdn_ros")
 
@@ -124,7 +124,7 @@ def test_launch_file_starts_the_real_node_with_declared_parameters(launch_file):
         "backend": "onnxruntime",
     }
     assert set(overrides) <= set(SPECS)
-    assert scripts[camera.kwargs["executable"]] == "pdn_ros.synth_camera:main"
+    assert scripts[camera.kwargs["executable"]] == "pdn_ros.tools.synth_camera:main"
     (camera_overrides,) = camera.kwargs["parameters"]
     assert camera_overrides == {"cameras": ["front", "rear"], "transport": "compressed"}
     assert set(camera_overrides) <= set(CAMERA_PARAMETERS)

@@ -12,7 +12,6 @@ from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker
 
-from pdn_ros.backends import ModelInfo
 from pdn_ros.debug_draw import draw
 from pdn_ros.markers import (
     back_project,
@@ -21,11 +20,13 @@ from pdn_ros.markers import (
     fallback_matrix,
     project,
 )
-from pdn_ros.messages import ModelResult, containing_patch, detection_array, patch_array
+from pdn_ros.messages import detection_array, patch_array
 from pdn_ros.params import PARAMETERS, check_value
 from pdn_ros.slots import FrameSlots, Worker
 from pdn_ros.stats import CameraStats, diagnostic_status
-from pdn_ros.temporal import CameraState, FrameMark, reset_reason
+from pdn_runtime import FrameDetections, FrameMark, ModelInfo, Stream
+from pdn_runtime.boxes import containing_patch
+from pdn_runtime.stream import reset_reason
 from training.rosbag_io import pinhole_matrix
 
 S = 1_000_000_000
@@ -73,28 +74,28 @@ def state_outputs(value: float) -> dict[str, np.ndarray]:
     }
 
 
-def test_camera_state_resets_on_a_jump_back_and_keeps_memory_length():
-    state = CameraState(model_info())
-    assert state.stream.memory.shape == (1, 4, 2, 3)  # batch 1 whatever the model's batch
-    assert state.begin(FrameMark(10 * S, 64, 32), GAP) is None
+def test_stream_resets_on_a_jump_back_and_keeps_memory_length():
+    stream = Stream(model_info())
+    assert stream.state.memory.shape == (1, 4, 2, 3)  # batch 1 whatever the model's batch
+    assert stream.begin(FrameMark(10 * S, 64, 32), GAP) is None
     for i in range(3):
-        state.update(state_outputs(i + 1.0), memory_length=2)
-    np.testing.assert_array_equal(state.stream.memory_valid, [[1, 1, 0, 0]])
-    assert state.stream.memory[0, 0, 0, 0] == 3.0
-    assert state.begin(FrameMark(9 * S, 64, 32), GAP) == "time_backwards"
-    assert not state.stream.memory_valid.any() and not state.stream.controller_state.any()
-    state.update(state_outputs(1.0), memory_length=-1)
-    state.update(state_outputs(2.0), memory_length=-1)
-    np.testing.assert_array_equal(state.stream.memory_valid, [[1, 1, 0, 0]])
+        stream.push(state_outputs(i + 1.0), memory_length=2)
+    np.testing.assert_array_equal(stream.state.memory_valid, [[1, 1, 0, 0]])
+    assert stream.state.memory[0, 0, 0, 0] == 3.0
+    assert stream.begin(FrameMark(9 * S, 64, 32), GAP) == "time_backwards"
+    assert not stream.state.memory_valid.any() and not stream.state.controller_state.any()
+    stream.push(state_outputs(1.0), memory_length=-1)
+    stream.push(state_outputs(2.0), memory_length=-1)
+    np.testing.assert_array_equal(stream.state.memory_valid, [[1, 1, 0, 0]])
 
 
 def test_a_skipped_frame_of_another_size_makes_the_next_one_a_resolution_change():
-    state = CameraState(model_info())
-    state.begin(FrameMark(1 * S, 64, 32), GAP)
-    state.update(state_outputs(1.0), -1)
-    state.skip(FrameMark(1 * S + 10, 128, 64))
-    assert state.begin(FrameMark(1 * S + 20, 64, 32), GAP) == "resolution"
-    assert not state.stream.memory_valid.any()
+    stream = Stream(model_info())
+    stream.begin(FrameMark(1 * S, 64, 32), GAP)
+    stream.push(state_outputs(1.0), -1)
+    stream.skip(FrameMark(1 * S + 10, 128, 64))
+    assert stream.begin(FrameMark(1 * S + 20, 64, 32), GAP) == "resolution"
+    assert not stream.state.memory_valid.any()
 
 
 # ---- slots -------------------------------------------------------------------------------
@@ -184,12 +185,12 @@ def test_stats_count_rates_and_latency_percentiles():
 # ---- messages ----------------------------------------------------------------------------
 
 
-def result(boxes: list[list[float]], patches: list[list[float]], scales: list[int]) -> ModelResult:
-    """A ModelResult with scores 0.9, 0.8, ... and labels 0, 1, 0, ..."""
+def result(
+    boxes: list[list[float]], patches: list[list[float]], scales: list[int]
+) -> FrameDetections:
+    """FrameDetections with scores 0.9, 0.8, ... and labels 0, 1, 0, ..."""
     n = len(boxes)
-    return ModelResult(
-        camera=0,
-        header=Header(frame_id="cam"),
+    return FrameDetections(
         width=640,
         height=480,
         boxes=np.array(boxes, np.float32).reshape(n, 4),
@@ -198,7 +199,8 @@ def result(boxes: list[list[float]], patches: list[list[float]], scales: list[in
         patch_boxes=np.array(patches, np.float32).reshape(len(patches), 4),
         patch_scores=np.array([0.5, 0.880797] + [0.1] * (len(patches) - 2), np.float32),
         patch_scale=np.array(scales, np.int64),
-        timings={"transport": 0.0, "wait": 0.0, "convert": 0.0, "inference": 0.01},
+        reset=None,
+        inference_s=0.01,
     )
 
 
@@ -335,7 +337,7 @@ def test_debug_image_is_the_downscaled_frame_with_boxes_drawn():
 
 
 def test_synthetic_camera_messages_carry_the_frame_and_its_truth():
-    from pdn_ros.synth_camera import camera_info_message, image_message, truth_message
+    from pdn_ros.tools.synth_camera import camera_info_message, image_message, truth_message
     from training.synth import SceneConfig, SceneSequence
 
     frame = SceneSequence(3, SceneConfig(height=96, width=160, frames=1)).render(0)

@@ -25,9 +25,9 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
 from pdn_msgs.msg import DetectionArray
-from pdn_ros.backends import BackendError
 from pdn_ros.markers import project
 from pdn_ros.node import StartupError
+from pdn_runtime import BackendError
 from training.rosbag_io import pinhole_matrix
 
 H, W = TINY_SIZE
@@ -184,13 +184,13 @@ def test_time_going_backwards_and_a_long_gap_reset_the_temporal_state(rig_factor
     rig = rig_factory(tiny, reset_gap_s=0.5, frame_id="{camera}_frame")
     detections = rig.record(DetectionArray, "camera/detections")
     pub = rig.publisher(Image, "camera/image")
-    stats, state = rig.node.cameras[0].stats, rig.node.states[0]
+    stats, stream = rig.node.cameras[0].stats, rig.node.streams[0]
     sequence = [T0, T0 + S // 10, T0 + 2 * S // 10, T0 - 5 * S, T0 - 5 * S + S // 10, T0 + 9 * S]
     valid = []
     for i, stamp in enumerate(sequence):
         pub.publish(raw_message(frame(i), "rgb8", stamp))
         assert rig.spin_until(lambda n=i + 1: len(detections) == n)
-        valid.append(int(state.stream.memory_valid.sum()))
+        valid.append(int(stream.state.memory_valid.sum()))
     assert valid == [1, 2, 3, 1, 2, 1]
     assert {d.header.frame_id for d in detections} == {"camera_frame"}
     assert (stats.reset_reasons["time_backwards"], stats.reset_reasons["gap"]) == (1, 1)
@@ -221,7 +221,7 @@ def test_bad_parameter_values_are_refused_with_a_reason_and_the_old_value_stays(
     pub.publish(raw_message(frame(5), "rgb8", T0))
     assert rig.spin_until(lambda: len(detections) == 1)
     assert all(d.score >= 0.9 for d in detections[0].detections)
-    assert not rig.node.states[0].stream.memory_valid.any()  # memory_length 0
+    assert not rig.node.streams[0].state.memory_valid.any()  # memory_length 0
 
 
 def test_an_incompatible_publisher_is_reported(rig_factory, tiny):

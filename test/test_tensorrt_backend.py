@@ -28,9 +28,8 @@ from pdn_tiny import tiny_model
 
 from pdn_model.checkpoint import save_checkpoint
 from pdn_model.contract import INPUT_NAMES, OUTPUT_NAMES
-from pdn_model.export import main as export_main
 from pdn_model.export import to_onnx
-from pdn_ros.backends import (
+from pdn_runtime import (
     BackendError,
     BackendUnavailableError,
     ModelContractError,
@@ -38,10 +37,10 @@ from pdn_ros.backends import (
     ModelInfo,
     StreamState,
     create_backend,
+    gpu_runtime,
 )
-from pdn_ros.backends import tensorrt_backend as trt_backend
-from pdn_ros.backends.base import INPUT_DTYPES, OUTPUT_DTYPES
-from pdn_ros.backends.engine_cache import (
+from pdn_runtime import tensorrt_backend as trt_backend
+from pdn_runtime.engine_cache import (
     EngineKey,
     cached_engine_path,
     load_or_build,
@@ -51,7 +50,9 @@ from pdn_ros.backends.engine_cache import (
     timing_cache_path,
     write_engine,
 )
-from pdn_ros.backends.precision import LayerView, plan_fp32_layers
+from pdn_runtime.export_cli import main as export_main
+from pdn_runtime.fp16_policy import LayerView, plan_fp32_layers
+from pdn_runtime.interface import INPUT_DTYPES, OUTPUT_DTYPES
 
 KEY = EngineKey(
     gpu_name="NVIDIA Jetson AGX Orin",
@@ -345,7 +346,7 @@ def test_asking_for_tensorrt_without_it_is_a_clear_error(tiny_onnx, no_tensorrt)
     with pytest.raises(BackendUnavailableError, match="needs the tensorrt Python package") as err:
         create_backend("tensorrt", tiny_onnx)
     assert "with backend 'onnxruntime'" in str(err.value)
-    assert trt_backend.tensorrt_problem().startswith("tensorrt does not import")
+    assert gpu_runtime.tensorrt_problem().startswith("tensorrt does not import")
 
 
 def test_pdn_export_engine_without_tensorrt_fails_before_exporting(tmp_path, no_tensorrt, capsys):
@@ -610,13 +611,13 @@ def fakes(monkeypatch):
     """tensorrt and cuda-python stand-ins installed where the backend imports them."""
     trt, cuda = fake_tensorrt(), FakeCuda()
     monkeypatch.setitem(sys.modules, "tensorrt", trt)
-    monkeypatch.setattr(trt_backend, "import_cuda_runtime", lambda: cuda)
+    monkeypatch.setattr(gpu_runtime, "import_cuda_runtime", lambda: cuda)
     return trt, cuda
 
 
 def test_the_backend_builds_caches_and_runs_like_onnxruntime(tiny_onnx, tmp_path, fakes, caplog):
     trt, cuda = fakes
-    with caplog.at_level(logging.INFO, logger="pdn_ros.backends"):
+    with caplog.at_level(logging.INFO, logger="pdn_runtime"):
         backend = create_backend("tensorrt", tiny_onnx, cache_dir=tmp_path)
     assert backend.info == create_backend("onnxruntime", tiny_onnx, device="cpu").info
     ((network, config),) = trt.builds
@@ -682,7 +683,7 @@ def test_pdn_export_builds_an_engine_file_the_backend_loads(tmp_path, fakes, cap
 def test_tensorrt_11_builds_fp32_only(tiny_onnx, tmp_path, monkeypatch):
     trt = fake_tensorrt(version="11.4.0", fp16=False)
     monkeypatch.setitem(sys.modules, "tensorrt", trt)
-    monkeypatch.setattr(trt_backend, "import_cuda_runtime", FakeCuda)
+    monkeypatch.setattr(gpu_runtime, "import_cuda_runtime", FakeCuda)
     with pytest.raises(BackendUnavailableError, match="TensorRT 11.4.0 has no weakly typed FP16"):
         create_backend("tensorrt", tiny_onnx, cache_dir=tmp_path)
     backend = create_backend("tensorrt", tiny_onnx, cache_dir=tmp_path, precision="fp32")

@@ -10,7 +10,8 @@ from pdn_tiny import tiny_model
 
 from pdn_model.checkpoint import save_checkpoint
 from pdn_model.export import to_onnx
-from training.evaluate import evaluate, main, patches_contain
+from pdn_runtime.boxes import in_any_patch
+from training.evaluate import evaluate, main
 from training.metrics import FrameResult, summarize
 from training.synth_cli import main as synth_main
 
@@ -88,8 +89,8 @@ def test_perfect_detections_score_one_and_missing_ones_lower_it():
 def test_patch_containment():
     patches = np.array([[0.0, 0.0, 64.0, 64.0]])
     boxes = np.array([[10.0, 10.0, 20.0, 20.0], [60.0, 10.0, 70.0, 20.0]])
-    assert patches_contain(boxes, patches).tolist() == [True, False]
-    assert patches_contain(boxes, np.zeros((0, 4))).tolist() == [False, False]
+    assert in_any_patch(boxes, patches).tolist() == [True, False]
+    assert in_any_patch(boxes, np.zeros((0, 4))).tolist() == [False, False]
 
 
 def test_checkpoint_and_onnx_evaluate_alike(dataset, models):

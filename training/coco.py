@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 ANNOTATIONS_FILE = "annotations.json"
 IMAGES_DIR = "images"
+# JPEG quality of the datasets (COCO files, and the bags whose CompressedImages are the same
+# bytes: training.rosbag_io)
 JPEG_QUALITY = 95
 _VIDEO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 

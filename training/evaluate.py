@@ -1,8 +1,9 @@
 """`pdn-eval`: COCO metrics of a checkpoint or an exported ONNX model on a COCO dataset.
 
-Frames run in sequence order through the deployment backends (the PyTorch backend for a
-checkpoint, ONNX Runtime for an .onnx file), with the temporal memory carried within each
-video and reset between videos, as the ROS node does.
+Frames run in sequence order through the deployment runtime's stream runner
+(`pdn_runtime.StreamRunner`, the loop the ROS node uses): the PyTorch backend for a
+checkpoint, backend "auto" (`pdn_runtime.factory`) or the one named for an .onnx file, with
+the temporal memory carried within each video and reset between videos.
 """
 
 from __future__ import annotations
@@ -10,17 +11,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
+from pdn_runtime import Backend, StreamRunner, create_backend, options_for
+from pdn_runtime.factory import CHECKPOINT_SUFFIXES
+from pdn_runtime.timing import percentiles_ms
 from training.data import FrameRecord, load_frames, read_image
-from training.metrics import FrameResult, summarize, write_report
-
-SMALL_SIDE = 32.0  # longer side below which an object counts as small for patch recall
+from training.metrics import FrameResult, patch_recall_small, summarize, write_report
 
 
 def open_model(
@@ -29,13 +29,12 @@ def open_model(
     patches: Sequence[int] | str | None,
     backend: str = "auto",
     threads: int | None = None,
-):
-    """A backend running `model` on frames of `frame_size` (height, width)."""
-    from pdn_ros.backends import create_backend
-
-    if model.suffix == ".onnx":
-        options = {} if threads is None else {"threads": threads}
-        runner = create_backend("onnxruntime" if backend == "auto" else backend, model, **options)
+) -> Backend:
+    """A backend running `model` on frames of `frame_size` (height, width): backend "torch"
+    for a checkpoint whatever `backend` says, else `backend` ("auto": the best runtime here)."""
+    if model.suffix not in CHECKPOINT_SUFFIXES:
+        options = options_for(backend, {} if threads is None else {"threads": threads})
+        runner = create_backend(backend, model, **options)
         info = runner.info
         if (info.height, info.width) != tuple(frame_size):
             raise ValueError(
@@ -50,35 +49,17 @@ def open_model(
     )
 
 
-def patches_contain(boxes: np.ndarray, patch_boxes: np.ndarray) -> np.ndarray:
-    """Per box [N, 4]: lies entirely inside at least one patch [P, 4]."""
-    if len(patch_boxes) == 0 or len(boxes) == 0:
-        return np.zeros(len(boxes), dtype=bool)
-    inside = (
-        (boxes[:, None, 0] >= patch_boxes[None, :, 0])
-        & (boxes[:, None, 1] >= patch_boxes[None, :, 1])
-        & (boxes[:, None, 2] <= patch_boxes[None, :, 2])
-        & (boxes[:, None, 3] <= patch_boxes[None, :, 3])
-    )
-    return inside.any(axis=1)
-
-
-def run_frames(runner, frames: list[FrameRecord], limit: int | None = None) -> list[FrameResult]:
-    """Run every frame in order, resetting the stream state at each new video."""
-    from pdn_ros.backends import StreamState
-
-    state = StreamState(runner.info)
+def run_frames(
+    backend: Backend, frames: list[FrameRecord], limit: int | None = None
+) -> list[FrameResult]:
+    """Run every frame in order through the stream runner (every detection kept), starting
+    a new stream at each new video."""
+    runner = StreamRunner(backend)
     results, video = [], object()
     for frame in tqdm(frames[:limit], desc="evaluate", unit="frame"):
-        if frame.video_id is None or frame.video_id != video:
-            state.reset()
+        new_video = frame.video_id is None or frame.video_id != video
         video = frame.video_id
-        image = np.ascontiguousarray(read_image(frame.path).transpose(2, 0, 1)[None])
-        start = time.perf_counter()
-        out = runner.run(image, **state.inputs())
-        latency = time.perf_counter() - start
-        state.update(out)
-        keep = out["scores"][0] > 0
+        found = runner.step(read_image(frame.path).transpose(2, 0, 1)[None], new_stream=new_video)
         results.append(
             FrameResult(
                 image_id=frame.image_id,
@@ -86,24 +67,14 @@ def run_frames(runner, frames: list[FrameRecord], limit: int | None = None) -> l
                 height=frame.height,
                 gt_boxes=frame.boxes,
                 gt_labels=frame.labels,
-                boxes=out["boxes"][0][keep].copy(),
-                scores=out["scores"][0][keep].copy(),
-                labels=out["labels"][0][keep].astype(np.int64),
-                extra={"latency_s": latency, "patch_boxes": out["patch_boxes"][0].copy()},
+                boxes=found.boxes,
+                scores=found.scores,
+                labels=found.labels,
+                patch_boxes=found.patch_boxes,
+                latency_s=found.inference_s,
             )
         )
     return results
-
-
-def patch_recall_small(results: list[FrameResult]) -> float:
-    """Share of small ground-truth objects that lie inside a selected patch."""
-    inside, total = 0, 0
-    for r in results:
-        sides = (r.gt_boxes[:, 2:] - r.gt_boxes[:, :2]).max(axis=1)
-        small = r.gt_boxes[sides < SMALL_SIDE]
-        inside += int(patches_contain(small, r.extra["patch_boxes"]).sum())
-        total += len(small)
-    return inside / total if total else float("nan")
 
 
 def evaluate(
@@ -121,13 +92,13 @@ def evaluate(
     runner = open_model(model, (frames[0].height, frames[0].width), patches, backend, threads)
     results = run_frames(runner, frames, limit)
     metrics, evaluation = summarize(results, class_names)
-    latencies = np.array([r.extra["latency_s"] for r in results]) * 1000
+    latency_p50, latency_p99 = percentiles_ms([r.latency_s for r in results])
     metrics.update(
         patch_recall_small=patch_recall_small(results),
-        latency_ms_p50=float(np.median(latencies)),
-        latency_ms_p99=float(np.percentile(latencies, 99)),
+        latency_ms_p50=latency_p50,
+        latency_ms_p99=latency_p99,
         backend=runner.describe(),
-        patches=int(results[0].extra["patch_boxes"].shape[0]),
+        patches=int(results[0].patch_boxes.shape[0]),
     )
     return metrics, evaluation
 
@@ -140,7 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, required=True, help="checkpoint (.pt) or .onnx")
     parser.add_argument("--data", type=Path, required=True, help="COCO annotations.json")
     parser.add_argument("--patches", type=parse_patches, help="windows per scale, or 'all'")
-    parser.add_argument("--backend", default="auto", help="auto, torch, onnxruntime")
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        help="auto (the best runtime here; torch for a checkpoint), onnxruntime, tensorrt, torch",
+    )
     parser.add_argument("--threads", type=int, help="ONNX Runtime threads")
     parser.add_argument("--limit", type=int, help="evaluate only the first N frames")
     parser.add_argument("--out", type=Path, help="write metrics.json and plots here")

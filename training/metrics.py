@@ -4,17 +4,20 @@ recall by object size, and the plots of an evaluation report. Imports no torch."
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from faster_coco_eval import COCO, COCOeval_faster
+
+from pdn_runtime.boxes import box_iou, in_any_patch, longer_side
 
 MAX_DETS = (10, 100, 300)
 # Longer-side bins (pixels) for recall by size; the first two are what patches are for.
 SIZE_BINS = ((0.0, 16.0), (16.0, 32.0), (32.0, 96.0), (96.0, float("inf")))
 RECALL_IOU = 0.5
 RECALL_SCORE = 0.3
+SMALL_SIDE = 32.0  # longer side below which an object counts as small for patch recall
 METRIC_KEYS = ("AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large")
 _COCO_NAMES = {
     "AP": "AP_all",
@@ -28,7 +31,8 @@ _COCO_NAMES = {
 
 @dataclass
 class FrameResult:
-    """Ground truth and detections of one frame (boxes xyxy pixels, labels 0-based)."""
+    """Ground truth and detections of one frame (boxes xyxy pixels, labels 0-based), with the
+    patches the model selected and its inference time when an evaluation ran the model."""
 
     image_id: int
     width: int
@@ -38,7 +42,8 @@ class FrameResult:
     boxes: np.ndarray
     scores: np.ndarray
     labels: np.ndarray
-    extra: dict = field(default_factory=dict)
+    patch_boxes: np.ndarray | None = None  # [P, 4] xyxy
+    latency_s: float = float("nan")
 
 
 def _xywh(boxes: np.ndarray) -> list[list[float]]:
@@ -89,15 +94,6 @@ def coco_evaluation(frames: list[FrameResult], class_names: list[str]) -> COCOev
     return evaluation
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(axis=2)
-    area_a = (a[:, 2:] - a[:, :2]).prod(axis=1)
-    area_b = (b[:, 2:] - b[:, :2]).prod(axis=1)
-    return inter / np.maximum(area_a[:, None] + area_b[None] - inter, 1e-9)
-
-
 def matched_ground_truth(frame: FrameResult, score: float = RECALL_SCORE) -> np.ndarray:
     """Per ground-truth box: found by a same-class detection with score >= `score` at IoU
     >= 0.5 (greedy, highest score first)."""
@@ -106,7 +102,7 @@ def matched_ground_truth(frame: FrameResult, score: float = RECALL_SCORE) -> np.
     order = order[frame.scores[order] >= score]
     if len(order) == 0 or len(found) == 0:
         return found
-    iou = _iou(frame.boxes[order], frame.gt_boxes)
+    iou = box_iou(frame.boxes[order], frame.gt_boxes)
     same = frame.labels[order][:, None] == frame.gt_labels[None]
     iou = np.where(same, iou, 0.0)
     for row in iou:
@@ -122,7 +118,7 @@ def recall_by_size(frames: list[FrameResult]) -> dict[str, float]:
     found, sizes = [], []
     for f in frames:
         found.append(matched_ground_truth(f))
-        sizes.append((f.gt_boxes[:, 2:] - f.gt_boxes[:, :2]).max(axis=1) if len(f.gt_boxes) else [])
+        sizes.append(longer_side(f.gt_boxes))
     found_all = np.concatenate(found) if found else np.zeros(0, bool)
     size_all = np.concatenate([np.asarray(s, dtype=float) for s in sizes]) if sizes else np.zeros(0)
     result = {}
@@ -131,6 +127,22 @@ def recall_by_size(frames: list[FrameResult]) -> dict[str, float]:
         name = f"recall_{int(lo)}-{'inf' if hi == float('inf') else int(hi)}px"
         result[name] = float(found_all[inside].mean()) if inside.any() else float("nan")
     return result
+
+
+def small_in_patch(frame: FrameResult) -> tuple[int, int]:
+    """(small ground-truth objects that lie entirely inside a selected patch, small objects)
+    of one frame; small means a longer side under SMALL_SIDE pixels."""
+    small = frame.gt_boxes[longer_side(frame.gt_boxes) < SMALL_SIDE]
+    if frame.patch_boxes is None:
+        raise ValueError(f"frame {frame.image_id} has no patch boxes (the model was not run)")
+    return int(in_any_patch(small, frame.patch_boxes).sum()), len(small)
+
+
+def patch_recall_small(frames: list[FrameResult]) -> float:
+    """Share of small ground-truth objects that lie inside a selected patch (NaN: none)."""
+    counts = np.array([small_in_patch(f) for f in frames], np.int64).reshape(-1, 2)
+    inside, total = counts.sum(axis=0)
+    return float(inside / total) if total else float("nan")
 
 
 def summarize(frames: list[FrameResult], class_names: list[str]) -> tuple[dict, COCOeval_faster]:

@@ -26,6 +26,7 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 from pdn_model.config import DEFAULT_CLASSES
+from training.coco import JPEG_QUALITY
 
 if TYPE_CHECKING:
     from rosbags.typesys.store import Typestore
@@ -38,7 +39,6 @@ CAMERA_INFO_TOPIC = "/camera/camera_info"
 GROUND_TRUTH_TOPIC = "/camera/ground_truth"
 CAMERA_FRAME = "camera_optical_frame"
 IMAGE_FORMATS = ("raw", "jpeg")
-JPEG_QUALITY = 95
 HORIZONTAL_FOV_DEG = 70.0
 # Stamps start at a fixed time (2023-11-14T22:13:20Z) so that bags are reproducible byte for
 # byte; sequences are separated by a gap, so a consumer sees where one ends.

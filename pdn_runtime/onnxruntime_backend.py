@@ -11,12 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 
 from pdn_model.onnx_graph import sink_input_cast
-from pdn_ros.backends.base import OUTPUT_DTYPES, Backend
-from pdn_ros.backends.errors import BackendError, BackendUnavailableError, ModelFileError
-from pdn_ros.backends.model_file import load_onnx, onnx_model_info
+from pdn_runtime.errors import BackendError, BackendUnavailableError, ModelFileError
+from pdn_runtime.interface import OUTPUT_DTYPES, Backend
+from pdn_runtime.onnx_file import load_onnx, onnx_model_info
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -26,6 +27,20 @@ DEVICES = ("auto", "cpu", "cuda")
 def cuda_provider_available() -> bool:
     """Whether this ONNX Runtime build offers the CUDA execution provider."""
     return CUDA in ort.get_available_providers()
+
+
+def create_session(
+    model: onnx.ModelProto, providers: list[str], threads: int = 0, spin: bool = False
+) -> ort.InferenceSession:
+    """An ONNX Runtime session of `model`: `threads` intra-op threads (0: one per core), one
+    inter-op thread, and idle intra-op threads sleeping unless `spin`: in pdn_node, spinning
+    ones take the CPU that receiving the next frame needs (docs/deployment.md, "CPU
+    threads"); ONNX Runtime's own default is to spin."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    return ort.InferenceSession(model.SerializeToString(), options, providers=providers)
 
 
 class OnnxRuntimeBackend(Backend):
@@ -62,17 +77,9 @@ class OnnxRuntimeBackend(Backend):
             model = sink_input_cast(model)
         self.threads = threads
         self.spin = spin
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        # By default idle intra-op threads sleep: in pdn_node, spinning ones take the CPU that
-        # receiving the next frame needs (docs/deployment.md, "CPU threads").
-        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         providers = [CUDA, CPU] if use_cuda else [CPU]
         try:
-            self.session = ort.InferenceSession(
-                model.SerializeToString(), options, providers=providers
-            )
+            self.session = create_session(model, providers, threads, spin)
         except Exception as err:  # ONNX Runtime raises its own Fail/InvalidGraph types
             raise ModelFileError(f"{self.path}: ONNX Runtime cannot load the model: {err}") from err
         if self.session.get_providers()[0] != self.provider:

@@ -13,8 +13,12 @@ from onnx import TensorProto
 
 from pdn_model.contract import INPUT_NAMES
 from pdn_model.onnx_graph import read_metadata
-from pdn_ros.backends.base import INPUT_DTYPES, OUTPUT_DTYPES, ModelInfo
-from pdn_ros.backends.errors import ModelContractError, ModelFileError, ModelNotFoundError
+from pdn_runtime.errors import ModelContractError, ModelFileError, ModelNotFoundError
+from pdn_runtime.interface import INPUT_DTYPES, OUTPUT_DTYPES, ModelInfo
+
+# The repository's trained demo model (a path relative to the repository root): the default
+# of the tools that need a model, and the example in messages.
+DEMO_MODEL = Path("models/pdn-s-synth4k-3840x2160.onnx")
 
 _ONNX_DTYPES = {
     "uint8": TensorProto.UINT8,

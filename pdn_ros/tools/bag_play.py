@@ -36,9 +36,9 @@ from rclpy.qos import QoSDurabilityPolicy, QoSHistoryPolicy, QoSProfile, QoSReli
 from rclpy.serialization import deserialize_message
 
 from pdn_msgs.msg import DetectionArray
-from pdn_ros.bag_reader import IMAGE_TYPES, Bag, BagReadError, Message, open_bag
 from pdn_ros.messages import stamp_ns
-from pdn_ros.stats import percentiles_ms
+from pdn_ros.tools.bag_reader import IMAGE_TYPES, Bag, BagReadError, Message, open_bag
+from pdn_runtime.timing import percentiles_ms
 from training.rosbag_io import typestore
 
 MAX_DEFAULT_DEPTH = 100  # default history depth: the topic's message count, at most this

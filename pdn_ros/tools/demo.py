@@ -165,7 +165,7 @@ def run(model: Path, seconds: float, out: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m pdn_ros.demo --model M [--seconds 30] [--out out/demo]`."""
+    """`python -m pdn_ros.tools.demo --model M [--seconds 30] [--out out/demo]`."""
     parser = argparse.ArgumentParser(prog="pdn-demo", description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True, help="exported 4K model (.onnx)")
     parser.add_argument("--seconds", type=float, default=30.0, help="how long to run")

@@ -1,25 +1,30 @@
-"""`create_backend(kind, model_path, **options)` and the choice behind kind "auto":
-TensorRT where it imports and a GPU exists, else ONNX Runtime with CUDA, else ONNX Runtime
-on the CPU. The availability probes are module functions, so tests can replace them.
+"""`create_backend(kind, model_path, **options)` and the choice behind kind "auto".
+
+"auto" has one meaning everywhere: the best runtime this machine offers for an exported
+.onnx model, TensorRT where it imports and a GPU exists, else ONNX Runtime with CUDA, else
+ONNX Runtime on the CPU. (A .pt checkpoint runs only on backend "torch"; `pdn-eval` asks
+for "torch" itself when given one.) The availability probes are module functions, so
+tests can replace them.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from pdn_ros.backends.base import Backend
-from pdn_ros.backends.errors import BackendError
+from pdn_runtime.errors import BackendError
+from pdn_runtime.interface import Backend
 
 log = logging.getLogger(__name__)
 
 # kind -> (module, class); modules load on first use, so torch/tensorrt stay unimported.
 BACKENDS: dict[str, tuple[str, str]] = {
-    "onnxruntime": ("pdn_ros.backends.onnxruntime_backend", "OnnxRuntimeBackend"),
-    "tensorrt": ("pdn_ros.backends.tensorrt_backend", "TensorRTBackend"),
-    "torch": ("pdn_ros.backends.torch_backend", "TorchBackend"),
+    "onnxruntime": ("pdn_runtime.onnxruntime_backend", "OnnxRuntimeBackend"),
+    "tensorrt": ("pdn_runtime.tensorrt_backend", "TensorRTBackend"),
+    "torch": ("pdn_runtime.torch_backend", "TorchBackend"),
 }
 KINDS: tuple[str, ...] = ("auto", *BACKENDS)
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
@@ -41,9 +46,25 @@ def backend_class(kind: str) -> type[Backend]:
     return getattr(importlib.import_module(module), name)
 
 
+def accepted_options(kind: str) -> frozenset[str]:
+    """The options `create_backend(kind, ...)` takes: a backend's own, or under "auto" those
+    of the backends it may choose (less `device`, which is auto's own decision)."""
+    if kind != "auto":
+        return backend_class(kind).OPTIONS
+    known = backend_class("onnxruntime").OPTIONS | backend_class("tensorrt").OPTIONS
+    return known - {"device"}
+
+
+def options_for(kind: str, options: Mapping[str, object]) -> dict[str, object]:
+    """The part of `options` that backend `kind` takes, so that a command line can offer
+    e.g. --threads whatever the backend (threads only reach ONNX Runtime)."""
+    accepted = accepted_options(kind)
+    return {name: value for name, value in options.items() if name in accepted}
+
+
 def probe_tensorrt() -> str | None:
     """Why TensorRT cannot run here, or None when it can."""
-    from pdn_ros.backends.tensorrt_backend import tensorrt_problem
+    from pdn_runtime.gpu_runtime import tensorrt_problem
 
     return tensorrt_problem()
 
@@ -87,25 +108,19 @@ def create_backend(kind: str, model_path: str | Path, **options: object) -> Back
             f"{model_path} is a PyTorch checkpoint: run it with backend 'torch', or export "
             "it with pdn-export for 'onnxruntime' / 'tensorrt' / 'auto'"
         )
+    accepted = accepted_options(kind)
+    unknown = set(options) - accepted
+    if unknown:
+        raise BackendError(
+            f"backend {kind!r} takes options {sorted(accepted)}, not {sorted(unknown)}"
+        )
     if kind == "auto":
-        known = set().union(*(backend_class(k).OPTIONS for k in ("onnxruntime", "tensorrt")))
-        known.discard("device")  # auto's own decision; name a backend to choose a device
-        unknown = set(options) - known
-        if unknown:
-            raise BackendError(
-                f"backend 'auto' takes options {sorted(known)}, not {sorted(unknown)}"
-            )
         choice = choose_auto()
         log.info("backend auto -> %s: %s", choice.kind, choice.reason)
         cls = backend_class(choice.kind)
-        options = {k: v for k, v in options.items() if k in cls.OPTIONS} | choice.options
+        options = options_for(choice.kind, options) | choice.options
     else:
         cls = backend_class(kind)
-        unknown = set(options) - cls.OPTIONS
-        if unknown:
-            raise BackendError(
-                f"backend {kind!r} takes options {sorted(cls.OPTIONS)}, not {sorted(unknown)}"
-            )
     backend = cls(model_path, **options)
     log.info("backend: %s, model %s", backend.describe(), model_path)
     return backend

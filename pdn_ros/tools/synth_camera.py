@@ -28,14 +28,13 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
 from pdn_msgs.msg import Detection, DetectionArray
-from pdn_ros.image_convert import rgb_image_message
-from pdn_ros.lifecycle import run_node
+from pdn_ros.image_convert import JPEG_QUALITY, rgb_image_message
 from pdn_ros.params import RELIABILITIES, TRANSPORTS, check_cameras
+from pdn_ros.spin import run_node
 from training.rosbag_io import frame_jpeg, pinhole_matrix, truth_detection_fields
 from training.synth import CLASS_NAMES, Frame, SceneConfig, SceneSequence
 
 NODE_NAME = "pdn_synth_camera"
-JPEG_QUALITY = 90
 DEFAULTS: dict[str, Any] = {
     "cameras": ["camera"],
     "width": 3840,

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from pdn_ros.backends.base import ModelInfo
-from pdn_ros.backends.errors import BackendError, ModelFileError
+from pdn_runtime.errors import BackendError, ModelFileError
+from pdn_runtime.interface import ModelInfo
 
 log = logging.getLogger(__name__)
 

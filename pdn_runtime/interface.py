@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from pdn_model.contract import INPUT_NAMES, OUTPUT_NAMES
-from pdn_ros.backends.errors import FrameError, ModelContractError, StateError
+from pdn_runtime.errors import FrameError, ModelContractError, StateError
 
 INPUT_DTYPES: dict[str, np.dtype] = {
     "image": np.dtype(np.uint8),

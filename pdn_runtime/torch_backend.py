@@ -1,5 +1,5 @@
 """PyTorch backend: runs a training checkpoint directly, for debugging and parity checks
-against the exported graphs. The only module of pdn_ros.backends that imports torch (when
+against the exported graphs. The only module of pdn_runtime that imports torch (when
 the backend is created, not when the package is imported).
 """
 
@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from pdn_model.contract import OUTPUT_NAMES, input_shapes, output_shapes
-from pdn_ros.backends.base import Backend, ModelInfo
-from pdn_ros.backends.errors import BackendError, BackendUnavailableError, ModelFileError
-from pdn_ros.backends.model_file import require_file
+from pdn_runtime.errors import BackendError, BackendUnavailableError, ModelFileError
+from pdn_runtime.interface import Backend, ModelInfo
+from pdn_runtime.onnx_file import require_file
 
 
 class TorchBackend(Backend):

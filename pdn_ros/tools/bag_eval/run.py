@@ -1,0 +1,239 @@
+"""`pdn-bag-eval`, running a bag: every image through the node's code, with its ground truth.
+
+Every image of the bag is taken in recorded order and goes through exactly what `pdn_node`
+runs per frame (`pdn_ros.frame_processor.FrameProcessor`: the node's image conversion, then
+`pdn_runtime.StreamRunner` with the node's reset policy, on the backend from
+`create_backend`), one frame at a time and none dropped, so the result does not depend on
+replay timing. Ground truth comes from the bag's pdn_msgs/DetectionArray topic (matched to
+images by header stamp) or from a COCO file (matched by frame order). A bag that turns out
+truncated or corrupt ends the run with the frames read before the damage and the error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rclpy.serialization import deserialize_message
+from sensor_msgs.msg import CompressedImage, Image
+
+from pdn_ros.debug_draw import draw
+from pdn_ros.frame_processor import Arrival, CameraResult, FrameProcessor, SkippedFrame
+from pdn_ros.image_convert import BadFrame
+from pdn_ros.messages import stamp_ns
+from pdn_ros.params import PARAMETERS, Settings
+from pdn_ros.tools.bag_reader import DETECTIONS_TYPE, IMAGE_TYPES, Bag, BagReadError
+from pdn_runtime import Stream, create_backend, options_for
+from pdn_runtime.boxes import center_size_to_xyxy
+from training.metrics import RECALL_SCORE, FrameResult
+from training.rosbag_io import typestore
+
+# training.data imports torch, so it is imported where used: the node's path itself needs no
+# torch (unless the model is a checkpoint).
+
+SAMPLE_FRAMES = 4
+SAMPLE_WIDTH = 1920  # annotated samples are downscaled to at most this width
+TRUTH_COLOR = (255, 255, 255)  # ground truth in the samples (RGB); detections by class
+
+
+@dataclass
+class FrameRow:
+    """One image of the bag: where it is, what the node's path made of it, its ground truth."""
+
+    index: int
+    stamp_ns: int
+    status: str  # "ok" or "bad <kind>: <message>"
+    result: CameraResult | None
+    processing_s: float  # conversion + state policy + model + copying out (FrameProcessor)
+    truth: tuple[np.ndarray, np.ndarray] | None = None  # boxes xyxy [N,4], labels [N]
+    image_id: int | None = None
+
+
+@dataclass
+class BagRun:
+    """What reading and running a bag produced."""
+
+    rows: list[FrameRow]
+    size: tuple[int, int]  # the model's frame width and height
+    class_names: tuple[str, ...]
+    backend: str
+    image_topic: str
+    truth_source: str
+    samples: dict[int, np.ndarray]  # frame index -> annotated RGB picture (truth added later)
+    sample_scale: float
+    error: str | None
+    recovered: str | None
+
+
+def _settings(max_detections: int, reset_gap_s: float, memory: int) -> Settings:
+    """The node's settings (its parameter defaults) with every detection kept, as AP needs,
+    and the given state policy."""
+    values = {spec.name: spec.default for spec in PARAMETERS}
+    values.update(
+        score_threshold=0.0,
+        max_detections=max_detections,
+        reset_gap_s=reset_gap_s,
+        memory_length=memory,
+    )
+    return Settings.from_values(values)
+
+
+def truth_from_message(msg: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes xyxy [N,4] float32 and labels [N] of a pdn_msgs/DetectionArray (rosbags object)."""
+    center_size = [[d.center_x, d.center_y, d.size_x, d.size_y] for d in msg.detections]
+    boxes = center_size_to_xyxy(np.array(center_size, np.float64)).astype(np.float32)
+    return boxes, np.array([d.class_id for d in msg.detections], dtype=np.int64)
+
+
+def _sample_indices(total: int | None) -> set[int]:
+    """Frames to annotate: evenly spread over `total`, or a few early ones when unknown."""
+    if total is None:
+        return {0, 10, 30, 60}
+    return {int(i) for i in np.linspace(0, max(total - 1, 0), SAMPLE_FRAMES).round()}
+
+
+def run_bag(
+    bag: Bag,
+    model: Path,
+    backend: str,
+    threads: int,
+    image_topic: str | None,
+    truth_topic: str | None,
+    coco: Path | None,
+    limit: int | None,
+    reset_gap_s: float,
+    memory_length: int,
+) -> BagRun:
+    """Read the bag in recorded order and run every image through the node's FrameProcessor."""
+    image_topic = bag.topic_of_type(IMAGE_TYPES, image_topic, "image")
+    if coco is None:
+        truth_topic = bag.topic_of_type((DETECTIONS_TYPE,), truth_topic, "ground-truth")
+    runner = create_backend(backend, model, **options_for(backend, {"threads": threads}))
+    info, described = runner.info, runner.describe()
+    if info.batch != 1:
+        raise ValueError(f"{model} takes batch {info.batch}; evaluate with a batch-1 export")
+    settings = _settings(info.output_shapes["scores"][1], reset_gap_s, memory_length)
+    processor = FrameProcessor(runner, threading.Lock(), [0], [Stream(info)])
+    image_type = Image if bag.topics[image_topic] == IMAGE_TYPES[0] else CompressedImage
+    store = typestore()
+    total = bag.count(image_topic)
+    samples_at = _sample_indices(total if limit is None else min(limit, total or limit))
+    scale = min(1.0, SAMPLE_WIDTH / info.width)
+    rows: list[FrameRow] = []
+    truths: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    samples: dict[int, np.ndarray] = {}
+    last_image_time, error = None, None
+    topics = [image_topic] if truth_topic is None else [image_topic, truth_topic]
+    try:
+        for message in bag.messages(topics):
+            done = limit is not None and len(rows) >= limit
+            if done and message.log_time_ns > last_image_time:
+                break  # the ground truth of the last frame has had its chance to arrive
+            if message.topic == truth_topic:
+                msg = store.deserialize_cdr(message.raw, message.msgtype)
+                truths[stamp_ns(msg.header)] = truth_from_message(msg)
+                continue
+            if done:
+                continue
+            msg = deserialize_message(message.raw, image_type)
+            start = time.perf_counter()  # offline, a frame arrives when it is taken
+            outcome = processor.process([(0, Arrival(msg, start, 0.0))], settings)[0]
+            elapsed = time.perf_counter() - start
+            stamp = stamp_ns(msg.header)
+            last_image_time = message.log_time_ns
+            if isinstance(outcome, SkippedFrame):
+                if outcome.error.kind == "resolution":
+                    raise outcome.error
+                status = f"bad {outcome.error.kind}: {outcome.error}"
+                rows.append(FrameRow(len(rows), stamp, status, None, elapsed))
+                continue
+            if len(rows) in samples_at:
+                found = outcome.found
+                keep = found.scores >= RECALL_SCORE
+                shown = dataclasses.replace(
+                    found,
+                    boxes=found.boxes[keep],
+                    scores=found.scores[keep],
+                    labels=found.labels[keep],
+                )
+                picture = draw(processor.runner.image[0], shown, scale, info.class_names)
+                samples[len(rows)] = picture
+            rows.append(FrameRow(len(rows), stamp, "ok", outcome, elapsed))
+    except BagReadError as err:
+        error = str(err)
+    except BadFrame as err:
+        raise ValueError(str(err)) from err
+    finally:
+        runner.close()
+    class_names = info.class_names
+    if coco is None:
+        for row in rows:
+            row.truth = truths.get(row.stamp_ns)
+        source = f"topic {truth_topic} (matched by header stamp)"
+    else:
+        class_names = _attach_coco(rows, coco)
+        source = f"{coco} (matched by frame order)"
+    return BagRun(
+        rows,
+        (info.width, info.height),
+        tuple(class_names),
+        described,
+        image_topic,
+        source,
+        samples,
+        scale,
+        error,
+        bag.recovered,
+    )
+
+
+def _attach_coco(rows: list[FrameRow], coco: Path) -> list[str]:
+    """Give the i-th image the i-th frame of the COCO file (sequence order); returns the
+    file's class names. A frame count or size that differs is an error."""
+    from training.data import load_frames
+
+    frames, class_names = load_frames(coco)
+    if len(frames) < len(rows):
+        raise ValueError(
+            f"{coco} has {len(frames)} images but the bag has at least {len(rows)}: frame "
+            "order matching needs one COCO image per bag image"
+        )
+    for row, frame in zip(rows, frames, strict=False):
+        found = row.result.found if row.result is not None else None
+        if found is not None and (found.width, found.height) != (frame.width, frame.height):
+            raise ValueError(
+                f"bag frame {row.index} is {found.width}x{found.height} but COCO "
+                f"image {frame.image_id} ({frame.path.name}) is {frame.width}x{frame.height}"
+            )
+        row.truth = (frame.boxes, frame.labels)
+        row.image_id = frame.image_id
+    return class_names
+
+
+def frame_results(run: BagRun) -> dict[int, FrameResult]:
+    """training.metrics FrameResults of the frames that have ground truth, by frame index (a
+    bad frame counts with no detections, as the node publishes none for it)."""
+    empty = np.zeros((0, 4), np.float32)
+    results = {}
+    for row in run.rows:
+        if row.truth is None:
+            continue
+        found = row.result.found if row.result is not None else None
+        results[row.index] = FrameResult(
+            image_id=row.image_id if row.image_id is not None else row.index + 1,
+            width=run.size[0],
+            height=run.size[1],
+            gt_boxes=row.truth[0],
+            gt_labels=row.truth[1],
+            boxes=found.boxes if found is not None else empty,
+            scores=found.scores if found is not None else np.zeros(0, np.float32),
+            labels=found.labels if found is not None else np.zeros(0, np.int64),
+            patch_boxes=found.patch_boxes if found is not None else empty,
+            latency_s=found.inference_s if found is not None else float("nan"),
+        )
+    return results
