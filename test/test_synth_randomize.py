@@ -18,6 +18,7 @@ from training.synth import (
 )
 from training.synth.appearance import RANDOM_VARIANTS, STYLES, rasterize
 from training.synth.icons import DISTRACTOR_KINDS
+from training.synth.randomize import BLURS
 from training.synth_cli import main
 
 RANDOM = SceneConfig(height=270, width=480, frames=3, randomize=True)
@@ -97,7 +98,7 @@ def test_looks_vary_and_repeat_per_seed() -> None:
     assert min(horizons) < 0.3 and max(horizons) > 0.6
     assert all(0.15 <= h <= 0.75 for h in horizons)
     assert max(abs(look.slope) for look in looks) > 0.03
-    assert {look.blur for look in looks} == {0, 1, 2}
+    assert {look.blur for look in looks} == set(range(len(BLURS)))
     assert all(50 <= look.jpeg <= 95 for look in looks)
     assert len({look.lut.tobytes() for look in looks}) == len(looks)
     a, b = SceneSequence(3, RANDOM), SceneSequence(3, RANDOM)

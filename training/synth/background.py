@@ -316,7 +316,7 @@ def _shade_world(world: np.ndarray, look: Look, horizon: int, frame_cols: int) -
             r0 : r0 + 128, None
         ]
         block = world[r0 : r0 + 128]
-        block[:] = np.clip(block * gain[..., None], 0, 255).astype(np.uint8)
+        cv2.multiply(block, cv2.merge([gain] * 3), dst=block, dtype=cv2.CV_8U)
 
 
 def paint_random_world(
@@ -340,15 +340,12 @@ def paint_random_world(
     _paint_band(rng, tall, level, look, s)
     count = round(rng.uniform(40, 200) * cols / frame_cols)
     _paint_clutter(rng, tall, level, cam_height, look.ground, s, count)
-    # Row y of the world shows row y - slope * (x - centre) + margin of the painting.
-    shear = np.array([[1.0, 0.0, 0.0], [-look.slope, 1.0, look.slope * cols / 2 + margin]])
-    cv2.warpAffine(
-        tall,
-        shear,
-        (cols, rows),
-        world,
-        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_REPLICATE,
-    )
+    # Column x of the world shows rows from margin - round(slope * (x - centre)) of the
+    # painting: the horizon runs at horizon + slope * (x - centre), to the nearest row.
+    offsets = np.round(look.slope * (np.arange(cols) - cols / 2)).astype(np.intp)
+    starts = np.flatnonzero(np.diff(offsets, prepend=offsets[0] - 1))
+    for x0, x1 in zip(starts, [*starts[1:], cols], strict=True):
+        top_row = margin - offsets[x0]
+        world[:, x0:x1] = tall[top_row : top_row + rows, x0:x1]
     _shade_world(world, look, horizon, frame_cols)
     cv2.LUT(world, look.lut, dst=world)

@@ -106,8 +106,11 @@ class Place:
         return np.array([self.x0 + u * self.w, self.y0 + v * self.h])
 
     def poly(self, *uv: tuple[float, float]) -> np.ndarray:
-        """Polygon vertices."""
-        return np.stack([self(u, v) for u, v in uv])
+        """Polygon vertices (the same arithmetic as one point at a time, vectorised)."""
+        u, v = np.array(uv, np.float64).T
+        if self.facing <= 0:
+            u = 1.0 - u
+        return np.stack([self.x0 + u * self.w, self.y0 + v * self.h], axis=1)
 
     def thick(self, fraction: float) -> int:
         """Line thickness in whole pixels: a fraction of the height, at least 1."""
@@ -127,8 +130,8 @@ def fixed_point(point: np.ndarray) -> tuple[int, int]:
 
 def cv_color(color: np.ndarray, factor: float = 1.0) -> tuple[int, int, int]:
     """An OpenCV colour tuple from an RGB array, optionally scaled in brightness."""
-    r, g, b = np.clip(np.asarray(color, np.float64) * factor, 0, 255)
-    return int(r), int(g), int(b)
+    r, g, b = (int(min(255.0, max(0.0, float(c) * factor))) for c in color)
+    return r, g, b
 
 
 def shade(color: np.ndarray, factor: float) -> np.ndarray:

@@ -12,6 +12,13 @@ import numpy as np
 from training.synth.background import BANDS, GROUNDS, SKIES
 from training.synth.drawing import hsv, jitter
 
+# Blur of a randomised look: none, Gaussian, horizontal motion, or soft (a lower-resolution
+# camera upscaled: its JPEG works at the low resolution too), and the share of each.
+BLURS = ("none", "gaussian", "motion", "soft")
+NO_BLUR, GAUSSIAN, MOTION, SOFT = range(len(BLURS))
+_BLUR_P = (0.35, 0.2, 0.15, 0.3)
+_BLUR_RANGE = ((0.0, 0.0), (0.4, 1.2), (2.0, 12.0), (0.3, 2.0))  # pixels at 2160 rows
+
 
 @dataclass(frozen=True)
 class Look:
@@ -25,8 +32,8 @@ class Look:
     furrows: float  # contrast of perspective stripes on the ground (0: none)
     gradient: tuple[float, float]  # lighting gradient: direction (radians), strength
     lut: np.ndarray  # uint8 [1, 256, 3]: brightness, contrast, gamma and colour cast
-    blur: int  # 0 none, 1 Gaussian, 2 horizontal motion
-    blur_px: float  # Gaussian sigma or motion length (pixels at this frame height)
+    blur: int  # index into BLURS
+    blur_px: float  # Gaussian sigma, motion length or soft resolution divisor - 1 (pixels)
     blur_per_frame: bool  # strength varies per frame
     noise: float  # sensor noise, standard deviation in grey levels
     jpeg: int  # JPEG quality the frames are degraded with
@@ -51,8 +58,8 @@ def draw_look(rng: np.random.Generator, scale: float) -> Look:
     contrast, brightness = rng.uniform(0.7, 1.3), rng.uniform(-0.15, 0.15)
     cast = np.exp(rng.uniform(-0.12, 0.12, 3))
     lut = np.clip(((v**gamma - 0.5) * contrast + 0.5 + brightness) * cast * 255.0, 0, 255)
-    blur = int(rng.choice(3, p=[0.45, 0.35, 0.2]))
-    blur_px = (rng.uniform(0.5, 2.5) if blur == 1 else rng.uniform(2.0, 14.0)) * scale
+    blur = int(rng.choice(len(BLURS), p=_BLUR_P))
+    blur_px = rng.uniform(*_BLUR_RANGE[blur]) * scale
     return Look(
         horizon=float(rng.uniform(0.15, 0.75)),
         slope=math.tan(math.radians(rng.uniform(-4.0, 4.0))),
@@ -72,14 +79,25 @@ def draw_look(rng: np.random.Generator, scale: float) -> Look:
 
 
 def degrade_frame(image: np.ndarray, look: Look, rng: np.random.Generator) -> np.ndarray:
-    """Blur (Gaussian or motion) and JPEG-compress a frame as the look says."""
-    px = look.blur_px * (rng.uniform(0.5, 1.5) if look.blur_per_frame else 1.0)
-    if look.blur == 1 and px >= 0.3:
-        cv2.GaussianBlur(image, (0, 0), px, dst=image)
-    elif look.blur == 2 and px >= 1.5:
+    """Blur and JPEG-compress a frame as the look says (RGB in, RGB out)."""
+    px = look.blur_px * (rng.uniform(0.7, 1.3) if look.blur_per_frame else 1.0)
+    rows, cols = image.shape[:2]
+    if look.blur == GAUSSIAN and px >= 0.3:
+        side = 2 * math.ceil(2.0 * px) + 1
+        cv2.GaussianBlur(image, (side, side), px, dst=image)
+    elif look.blur == MOTION and px >= 1.5:
         cv2.blur(image, (round(px), 1), dst=image)
+    elif look.blur == SOFT and px >= 0.1:
+        small = (max(1, round(cols / (1.0 + px))), max(1, round(rows / (1.0 + px))))
+        low = _jpeg_round_trip(cv2.resize(image, small, interpolation=cv2.INTER_AREA), look.jpeg)
+        return cv2.resize(low, (cols, rows), interpolation=cv2.INTER_LINEAR)
+    return _jpeg_round_trip(image, look.jpeg)
+
+
+def _jpeg_round_trip(image: np.ndarray, quality: int) -> np.ndarray:
+    """An RGB image as it comes back from JPEG at a quality."""
     bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, look.jpeg])
+    ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
-        raise RuntimeError("JPEG encoding of a frame failed")
+        raise RuntimeError(f"JPEG encoding of a {image.shape} frame failed")
     return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
