@@ -55,6 +55,10 @@ class ModelConfig:
     pre_nms_topk: int = 1000
     nms_iou: float = 0.6
     nms_iterations: int = 3
+    # The learned part of the priority (scale and positional priors plus the controller map)
+    # is squashed into (-priority_bound, +priority_bound) before it is added to the saliency,
+    # so no learned term can outgrow the saliency and run away.
+    priority_bound: float = 3.0
     # Training only: scale of the Gumbel noise that makes the patch choice explore.
     selection_noise: float = 1.0
 
@@ -184,6 +188,8 @@ class ModelConfig:
             )
         if not 0.0 < self.nms_iou < 1.0:
             raise ValueError(f"nms_iou must be in (0, 1), got {self.nms_iou}")
+        if self.priority_bound <= 0:
+            raise ValueError(f"priority_bound must be > 0, got {self.priority_bound}")
         if self.memory_length < 1 or self.frame_tokens < 1:
             raise ValueError("memory_length and frame_tokens must be >= 1")
 

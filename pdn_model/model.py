@@ -8,6 +8,7 @@ The forward pass is one exportable graph with the inputs and outputs of DESIGN.m
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +32,34 @@ from pdn_model.selection import (
 from pdn_model.temporal import FrameTokenizer, TemporalAttention
 
 DENSE = "all"
+
+
+class GlobalView(NamedTuple):
+    """What the global stream (stages 1-3) makes of a frame."""
+
+    saliency: torch.Tensor  # [B, num_scales, Hs, Ws] logits
+    priority: torch.Tensor  # [B, num_scales, Hs, Ws] logits: saliency + bounded learned terms
+    hidden: torch.Tensor  # [B, S] controller state after looking at this frame
+    tokens: torch.Tensor  # [B, Ng, C] global tokens (row-major over the token grid)
+    pos: torch.Tensor  # [B, Ng, C] their position embeddings
+
+
+class Windows(NamedTuple):
+    """The chosen windows (stage 4), scale by scale in `patch_scales` order."""
+
+    origins: torch.Tensor  # [B, P, 2] float (x0, y0) full-resolution pixels
+    sizes: torch.Tensor  # [P] window side in pixels
+    logits: torch.Tensor  # [B, P] priority logit of each window
+    scale_ids: torch.Tensor  # [P] int32 index into `patch_scales`
+
+
+class Candidates(NamedTuple):
+    """Every detection candidate before NMS: global cells first, then patch cells."""
+
+    boxes: torch.Tensor  # [B, N, 4] xyxy full-resolution pixels
+    logits: torch.Tensor  # [B, N, K] class logits
+    centers: torch.Tensor  # [B, N, 2] cell centres, pixels
+    strides: torch.Tensor  # [B, N] pixels per cell (identifies the head)
 
 
 class PatchDriveNet(nn.Module):
@@ -79,9 +108,7 @@ class PatchDriveNet(nn.Module):
         """Windows per scale in the current mode (P is their sum)."""
         if self.patch_counts is not None:
             return self.patch_counts
-        return tuple(
-            len(dense_window_origins(self.config, s)[0]) for s in self.config.patch_scales
-        )
+        return tuple(len(dense_window_origins(self.config, s)[0]) for s in self.config.patch_scales)
 
     # ---- stages -------------------------------------------------------------------------
     def choose_windows(
@@ -118,17 +145,22 @@ class PatchDriveNet(nn.Module):
             return empty.long(), empty.long(), empty, empty[0].to(torch.int32)
         return torch.cat(x0s, 1), torch.cat(y0s, 1), torch.cat(logits, 1), torch.cat(scale_ids)
 
-    def crop_patches(self, frame: torch.Tensor, x0: torch.Tensor, y0: torch.Tensor) -> torch.Tensor:
+    def crop_patches(self, frame: torch.Tensor, origins: torch.Tensor) -> torch.Tensor:
         """Normalised patch batch [B*P, 3, p, p], frame-major, from the float frame."""
         cfg = self.config
         b = frame.shape[0]
+        x0, y0 = origins.long().unbind(-1)
         crops, start = [], 0
         for scale, k in zip(cfg.patch_scales, self.window_counts(), strict=True):
             if k == 0:
                 continue
             part = crop_windows(
-                frame, x0[:, start : start + k], y0[:, start : start + k], scale,
-                cfg.patch_size, cfg.crop_chunk,
+                frame,
+                x0[:, start : start + k],
+                y0[:, start : start + k],
+                scale,
+                cfg.patch_size,
+                cfg.crop_chunk,
             )
             crops.append(part.reshape(b, k, 3, cfg.patch_size, cfg.patch_size))
             start += k
@@ -148,6 +180,86 @@ class PatchDriveNet(nn.Module):
         xy = xy / torch.tensor([cfg.width, cfg.height], dtype=torch.float32, device=maps.device)
         return tokens, sine_position(xy, cfg.token_dim)
 
+    def global_stream(self, frame: torch.Tensor, controller_state: torch.Tensor) -> GlobalView:
+        """Stages 1-3: global view, saliency, priorities and the global tokens."""
+        cells, token_map = self.global_backbone(normalize(downsample_frame(frame, self.config)))
+        saliency = self.saliency(cells, token_map)
+        priority, hidden = self.priority(
+            saliency, cells, token_map.mean(dim=(2, 3)), controller_state
+        )
+        tokens = self.global_project(token_map).flatten(2).transpose(1, 2)
+        return GlobalView(
+            saliency, priority, hidden, tokens, self.global_pos.expand(len(frame), -1, -1)
+        )
+
+    def select(self, priority: torch.Tensor, bias: torch.Tensor | None = None) -> Windows:
+        """Stage 4: the windows to look at, with their sizes and priority logits."""
+        x0, y0, logits, scale_ids = self.choose_windows(priority, bias)
+        sizes = torch.tensor(self.config.patch_scales, dtype=torch.float32, device=priority.device)
+        origins = torch.stack([x0, y0], dim=-1).to(torch.float32)
+        return Windows(origins, sizes[scale_ids.long()], logits, scale_ids)
+
+    def patch_stream(
+        self, frame: torch.Tensor, windows: Windows, view: GlobalView
+    ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+        """Stages 5-7: crop, patch backbone, fusion with the global tokens.
+
+        Returns (patch maps [B*P, C, f, f] or None without windows, updated global tokens
+        [B, Ng, C], the mean patch feature [B, C] that the controller remembers).
+        """
+        cfg = self.config
+        b, p = windows.logits.shape
+        if p == 0:
+            return None, view.tokens, view.tokens.new_zeros(b, cfg.token_dim)
+        maps = self.patch_backbone(self.crop_patches(frame, windows.origins))
+        summary = maps.mean(dim=(2, 3)).reshape(b, p, -1).mean(dim=1)
+        tokens, token_pos = self.patch_tokens(maps, windows.origins, windows.sizes)
+        global_tokens, fused = self.fusion(view.tokens, view.pos, tokens, token_pos)
+        # The patch tokens' update is broadcast back onto the patch maps.
+        g = cfg.patch_token_grid
+        delta = (fused - tokens).reshape(b * p, g, g, -1).permute(0, 3, 1, 2)
+        maps = maps + F.interpolate(delta, scale_factor=cfg.patch_feature_size // g)
+        return maps, global_tokens, summary
+
+    def candidates(
+        self, global_tokens: torch.Tensor, maps: torch.Tensor | None, windows: Windows
+    ) -> Candidates:
+        """Stage 9a: both heads, decoded to full-resolution boxes."""
+        cfg = self.config
+        b = global_tokens.shape[0]
+        rows, cols = cfg.token_grid
+        global_map = global_tokens.transpose(1, 2).reshape(b, cfg.token_dim, rows, cols)
+        logits, sides = self.global_head(global_map)
+        stride = global_tokens.new_full((b,), float(cfg.token_stride))
+        boxes, centers = decode_boxes(
+            sides, stride, global_tokens.new_zeros(b, 2), cfg.height, cfg.width
+        )
+        parts = [
+            (
+                boxes,
+                logits.flatten(2).transpose(1, 2),
+                centers,
+                stride[:, None].expand(b, rows * cols),
+            )
+        ]
+        if maps is not None:
+            p = windows.logits.shape[1]
+            logits, sides = self.patch_head(maps)
+            stride = windows.sizes.repeat(b) * (8.0 / cfg.patch_size)  # [B*P]
+            boxes, centers = decode_boxes(
+                sides, stride, windows.origins.reshape(b * p, 2), cfg.height, cfg.width
+            )
+            n = p * boxes.shape[1]
+            parts.append(
+                (
+                    boxes.reshape(b, n, 4),
+                    logits.flatten(2).transpose(1, 2).reshape(b, n, -1),
+                    centers.reshape(b, n, 2),
+                    stride.reshape(b, p, 1).expand(b, p, n // p).reshape(b, n),
+                )
+            )
+        return Candidates(*(torch.cat(list(column), 1) for column in zip(*parts, strict=True)))
+
     def forward(
         self,
         image: torch.Tensor,
@@ -163,7 +275,8 @@ class PatchDriveNet(nn.Module):
 
         Outputs, always (pixels are full-resolution, origin top-left, boxes xyxy):
         - patch_boxes [B,P,4] the chosen windows; patch_scores [B,P] their priority
-          (sigmoid); patch_scale [B,P] int32 index into `config.patch_scales`.
+          (sigmoid: the predicted chance that the window holds an object of its scale);
+          patch_scale [B,P] int32 index into `config.patch_scales`.
         - frame_tokens [B,M,C] to push onto memory; next_controller_state [B,S].
         In eval mode: boxes [B,D,4], scores [B,D], labels [B,D] int32 after class-aware NMS,
         sorted, padded with score 0.
@@ -175,96 +288,29 @@ class PatchDriveNet(nn.Module):
         `selection_bias` [B,num_scales,Hs,Ws] (training only, not exported) is added to the
         priority when choosing windows, to steer exploration toward annotated objects.
         """
-        cfg = self.config
-        b = image.shape[0]
         # Cast at once: TensorRT accepts uint8 only as a graph input feeding a Cast. The
         # ONNX Runtime backend moves this Cast after the gathers (onnx_graph.sink_input_cast).
         frame = image.to(torch.float32)
-
-        # 1-3: global stream, saliency, priorities.
-        cells, token_map = self.global_backbone(normalize(downsample_frame(frame, cfg)))
-        saliency = self.saliency(cells, token_map)
-        priority, hidden = self.priority(
-            saliency, cells, token_map.mean(dim=(2, 3)), controller_state
-        )
-        global_tokens = self.global_project(token_map).flatten(2).transpose(1, 2)
-        global_pos = self.global_pos.expand(b, -1, -1)
-
-        # 4-6: choose windows, crop them, run the patch backbone.
-        x0, y0, patch_logits, scale_ids = self.choose_windows(priority, selection_bias)
-        p = x0.shape[1]
-        sizes = torch.tensor(cfg.patch_scales, dtype=torch.float32, device=image.device)[
-            scale_ids.long()
-        ]
-        origins = torch.stack([x0, y0], dim=-1).to(torch.float32)  # [B, P, 2]
-        patch_scores = torch.sigmoid(patch_logits)
-        summary = global_tokens.new_zeros(b, cfg.token_dim)
-        patch_candidates = None
-        if p > 0:
-            maps = self.patch_backbone(self.crop_patches(frame, x0, y0))
-            if self.training:
-                # Straight-through: value 1, but the loss on what a patch found reaches the
-                # priority (saliency, priors, controller) that chose it, with the gradient of
-                # s / stop_gradient(s). Written in log space: s underflows to 0 for logits
-                # below about -88, and 0/0 would poison every weight.
-                log_score = F.logsigmoid(patch_logits)
-                weight = torch.exp(log_score - log_score.detach())
-                maps = maps * weight.reshape(b * p, 1, 1, 1)
-            summary = maps.mean(dim=(2, 3)).reshape(b, p, -1).mean(dim=1)
-
-            # 7: fusion, and the patch tokens' update broadcast back onto the patch maps.
-            tokens, token_pos = self.patch_tokens(maps, origins, sizes)
-            global_tokens, fused = self.fusion(global_tokens, global_pos, tokens, token_pos)
-            g = cfg.patch_token_grid
-            delta = (fused - tokens).reshape(b * p, g, g, -1).permute(0, 3, 1, 2)
-            maps = maps + F.interpolate(delta, scale_factor=cfg.patch_feature_size // g)
-            patch_candidates = self.patch_head(maps), sizes.repeat(b) * (8.0 / cfg.patch_size)
-
-        # 8: memory of earlier frames.
-        frame_tokens = self.tokenizer(global_tokens, global_pos)
-        global_tokens = self.temporal(global_tokens, global_pos, memory, memory_valid)
-
-        # 9: heads and decoding.
-        rows, cols = cfg.token_grid
-        global_map = global_tokens.transpose(1, 2).reshape(b, cfg.token_dim, rows, cols)
-        logits, sides = self.global_head(global_map)
-        stride = torch.full((b,), float(cfg.token_stride), device=image.device)
-        boxes, centers = decode_boxes(sides, stride, origins.new_zeros(b, 2), cfg.height, cfg.width)
-        all_boxes, all_logits = [boxes], [logits.flatten(2).transpose(1, 2)]
-        all_centers, all_strides = [centers], [stride[:, None].expand(b, rows * cols)]
-        if patch_candidates is not None:
-            (logits, sides), stride = patch_candidates
-            boxes, centers = decode_boxes(
-                sides, stride, origins.reshape(b * p, 2), cfg.height, cfg.width
-            )
-            cells_per_patch = boxes.shape[1]
-            all_boxes.append(boxes.reshape(b, p * cells_per_patch, 4))
-            all_logits.append(logits.flatten(2).transpose(1, 2).reshape(b, p * cells_per_patch, -1))
-            all_centers.append(centers.reshape(b, p * cells_per_patch, 2))
-            all_strides.append(stride.reshape(b, p, 1).expand(b, p, cells_per_patch).reshape(b, -1))
-        candidate_boxes = torch.cat(all_boxes, 1)
-        candidate_logits = torch.cat(all_logits, 1)
-
+        view = self.global_stream(frame, controller_state)
+        windows = self.select(view.priority, selection_bias)
+        maps, global_tokens, summary = self.patch_stream(frame, windows, view)
+        frame_tokens = self.tokenizer(global_tokens, view.pos)
+        global_tokens = self.temporal(global_tokens, view.pos, memory, memory_valid)
+        found = self.candidates(global_tokens, maps, windows)
         out = {
-            "patch_boxes": torch.cat([origins, origins + sizes[None, :, None]], dim=-1),
-            "patch_scores": patch_scores,
-            "patch_scale": scale_ids[None].expand(b, p),
+            "patch_boxes": torch.cat(
+                [windows.origins, windows.origins + windows.sizes[None, :, None]], -1
+            ),
+            "patch_scores": torch.sigmoid(windows.logits),
+            "patch_scale": windows.scale_ids[None].expand(len(image), -1),
             "frame_tokens": frame_tokens,
-            "next_controller_state": self.priority.controller.next_state(hidden, summary),
+            "next_controller_state": self.priority.controller.next_state(view.hidden, summary),
         }
         if self.training:
-            out.update(
-                saliency_logits=saliency,
-                priority_logits=priority,
-                patch_logits=patch_logits,
-                candidate_boxes=candidate_boxes,
-                candidate_logits=candidate_logits,
-                candidate_centers=torch.cat(all_centers, 1),
-                candidate_strides=torch.cat(all_strides, 1),
-            )
+            out.update(training_outputs(view, windows, found))
         else:
             out["boxes"], out["scores"], out["labels"] = select_detections(
-                candidate_boxes, candidate_logits, cfg
+                found.boxes, found.logits, self.config
             )
         return out
 
@@ -279,6 +325,19 @@ class PatchDriveNet(nn.Module):
             "memory_valid": torch.zeros(batch, cfg.memory_length, device=device),
             "controller_state": torch.zeros(batch, cfg.controller_dim, device=device),
         }
+
+
+def training_outputs(view: GlobalView, windows: Windows, found: Candidates) -> dict:
+    """The extra outputs of training mode that the losses read (see `forward`)."""
+    return {
+        "saliency_logits": view.saliency,
+        "priority_logits": view.priority,
+        "patch_logits": windows.logits,
+        "candidate_boxes": found.boxes,
+        "candidate_logits": found.logits,
+        "candidate_centers": found.centers,
+        "candidate_strides": found.strides,
+    }
 
 
 def build(

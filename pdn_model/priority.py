@@ -1,9 +1,10 @@
 """Stage 3: learnable patch priorities and the recurrent patch-drive controller.
 
-priority = saliency + per-scale prior + positional prior + controller map. The controller
-is a GRU that, each frame, first looks at the pooled global features (`look`) to decide
-where to look, and after the selection remembers what it saw (`remember`); its hidden
-state crosses frames as `controller_state`.
+priority = saliency + b*tanh((per-scale prior + positional prior + controller map) / b),
+b = `priority_bound`: the learned terms re-rank the saliency by at most b logits, so they can
+never run away from it. The controller is a GRU that, each frame, first looks at the pooled
+global features (`look`) to decide where to look, and after the selection remembers what it
+saw (`remember`); its hidden state crosses frames as `controller_state`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ class PatchDriveController(nn.Module):
         self.remember = nn.GRUCell(config.token_dim, dim)
         self.queries = nn.Linear(dim, config.num_scales * self.key_dim)
         self.keys = nn.Conv2d(cell_channels, self.key_dim, 1)
-        nn.init.normal_(self.queries.weight, std=0.02)
+        # A zero map at the start: the saliency alone decides until the controller learns.
+        nn.init.zeros_(self.queries.weight)
         nn.init.zeros_(self.queries.bias)
 
     def priority_map(
@@ -43,12 +45,13 @@ class PatchDriveController(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Update the state with this frame's pooled features; return (map, hidden).
 
-        map: [B, num_scales, Hs, Ws]; hidden: [B, S].
+        map: [B, num_scales, Hs, Ws]; hidden: [B, S]. The keys read the cell features
+        detached: the selection losses train where to look, not the global backbone.
         """
-        hidden = self.look(pooled, state)
+        hidden = self.look(pooled.detach(), state)
         b = hidden.shape[0]
         q = self.queries(hidden).reshape(b, -1, self.key_dim)  # [B, scales, K]
-        k = self.keys(cells).flatten(2)  # [B, K, Hs*Ws]
+        k = self.keys(cells.detach()).flatten(2)  # [B, K, Hs*Ws]
         logits = torch.matmul(q, k) / math.sqrt(self.key_dim)
         return logits.reshape(b, -1, *cells.shape[-2:]), hidden
 
@@ -65,6 +68,7 @@ class PatchPriority(nn.Module):
         self.scale_prior = nn.Parameter(torch.zeros(config.num_scales))
         self.position_prior = nn.Parameter(torch.zeros(1, config.num_scales, *POSITION_PRIOR_GRID))
         self.controller = PatchDriveController(config)
+        self.bound = config.priority_bound
 
     def forward(
         self,
@@ -78,5 +82,5 @@ class PatchPriority(nn.Module):
         position = F.interpolate(
             self.position_prior, size=saliency.shape[-2:], mode="bilinear", align_corners=False
         )
-        priority = saliency + self.scale_prior[None, :, None, None] + position + control
-        return priority, hidden
+        learned = self.scale_prior[None, :, None, None] + position + control
+        return saliency + self.bound * torch.tanh(learned / self.bound), hidden

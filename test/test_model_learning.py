@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from pdn_tiny import random_inputs, tiny_model
 
 from pdn_model.temporal import push_frame
+from training.losses import selection_loss
 
 
 def detection_loss(out: dict[str, torch.Tensor], seed: int = 0) -> torch.Tensor:
@@ -21,30 +22,59 @@ def grad_norm(param: torch.nn.Parameter) -> float:
     return 0.0 if param.grad is None else float(param.grad.abs().sum())
 
 
-def test_selection_parameters_get_gradients_from_the_detection_loss():
-    model = tiny_model().train()
-    out = model(*random_inputs(model, batch=2))
-    detection_loss(out).backward()
+def wanted_everywhere_but_one_corner(out: dict[str, torch.Tensor]) -> torch.Tensor:
+    wanted = torch.zeros_like(out["priority_logits"], dtype=torch.bool)
+    wanted[..., :2, :3] = True
+    return wanted
+
+
+def live_controller(model: torch.nn.Module) -> torch.nn.Module:
+    """The model with a non-zero controller map (it starts at zero, as if untrained)."""
+    with torch.no_grad():
+        model.priority.controller.queries.weight.normal_(0.0, 0.1)
+    return model
+
+
+def test_selection_is_trained_by_the_selection_losses_not_by_detection_credit():
+    model = live_controller(tiny_model().train())
     priority = model.priority
-    for name, param in {
+    selection = {
         "saliency head": model.saliency.logits.weight,
         "scale prior": priority.scale_prior,
         "position prior": priority.position_prior,
         "controller look GRU": priority.controller.look.weight_ih,
         "controller queries": priority.controller.queries.weight,
         "controller keys": priority.controller.keys.weight,
-    }.items():
-        assert grad_norm(param) > 0.0, f"{name} got no gradient"
+    }
+    out = model(*random_inputs(model, batch=2))
+    detection_loss(out).backward(retain_graph=True)
+    # No straight-through product: what the windows found does not push the priority.
+    for name in ("scale prior", "position prior", "controller queries", "controller keys"):
+        assert grad_norm(selection[name]) == 0.0, name
+    model.zero_grad()
+    wanted = wanted_everywhere_but_one_corner(out)
+    (selection_loss(out["priority_logits"], wanted)).backward()
+    for name, param in selection.items():
+        assert grad_norm(param) > 0.0, f"{name} got no gradient from the selection loss"
+    # The controller reads the backbone's features detached: no selection gradient there.
+    assert grad_norm(model.global_backbone.stages[0][0][0].weight) > 0.0  # via the saliency
+    assert all(p.grad is None or not p.grad.any() for p in model.patch_backbone.parameters())
 
 
 def test_controller_memory_gets_gradient_across_frames():
-    model = tiny_model().train()
+    model = live_controller(tiny_model().train())
     image, memory, valid, state = random_inputs(model)
-    first = model(image, memory, valid, state)
-    memory, valid = push_frame(memory, valid, first["frame_tokens"])
-    second = model(image, memory, valid, first["next_controller_state"])
-    detection_loss(second).backward()
+
+    def second_frame() -> dict[str, torch.Tensor]:
+        first = model(image, memory, valid, state)
+        pushed, pushed_valid = push_frame(memory, valid, first["frame_tokens"])
+        return model(image, pushed, pushed_valid, first["next_controller_state"])
+
+    second = second_frame()
+    selection_loss(second["priority_logits"], wanted_everywhere_but_one_corner(second)).backward()
     assert grad_norm(model.priority.controller.remember.weight_ih) > 0.0
+    model.zero_grad()
+    detection_loss(second_frame()).backward()
     assert grad_norm(model.tokenizer.queries) > 0.0
 
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 from pdn_tiny import random_inputs, tiny_config, tiny_model
 
+from pdn_model.config import preset_config
 from training.losses import (
     LossWeights,
     Target,
@@ -14,15 +15,67 @@ from training.losses import (
     focal_loss,
     giou_loss,
     saliency_targets,
+    scale_size_range,
+    selection_loss,
     size_range,
+    window_targets,
 )
 
 
 def test_size_ranges_cover_every_size_across_levels():
     cfg = tiny_config()  # strides: 8 (64-px windows), 16 (128-px windows), 64 (global)
     ranges = [size_range(s, cfg) for s in (8.0, 16.0, 64.0)]
-    assert ranges[0] == (0.0, 96.0) and ranges[1] == (24.0, 192.0)
+    assert ranges[0] == (0.0, 32.0) and ranges[1] == (32.0, 64.0)
     assert ranges[2] == (48.0, float("inf"))
+    # Overlapping, no gap: every size from 0 up has at least one head.
+    assert ranges[1][0] <= ranges[0][1] and ranges[2][0] < ranges[1][1]
+    at_4k = preset_config("pdn-s", 2160, 3840)  # 256-px and 512-px windows, 256-px patches
+    assert [size_range(s, at_4k) for s in (8.0, 16.0)] == [(0.0, 64.0), (32.0, 128.0)]
+
+
+def one_object(side: float, cx: float = 160.0, cy: float = 96.0) -> Target:
+    half = side / 2
+    return Target(torch.tensor([[cx - half, cy - half, cx + half, cy + half]]), torch.tensor([0]))
+
+
+@pytest.mark.parametrize("scale_index", [0, 1])
+def test_each_scale_targets_cover_exactly_its_size_range(scale_index):
+    cfg = preset_config("pdn-s", 384, 640, patch_scales=(64, 128), patch_size=64)
+    low, high = scale_size_range(scale_index, cfg)
+    for side in (6.0, 20.0, 31.0, 40.0, 60.0, 64.0, 90.0):
+        target = one_object(side, cx=320.0, cy=192.0)
+        heat = saliency_targets(target, cfg)[scale_index]
+        wanted = window_targets(target, cfg)[scale_index]
+        inside = low <= side <= high
+        assert (heat.max() > 0.3) == inside, (side, heat.max())
+        assert bool(wanted.any()) == inside, side
+        if inside:
+            # The windows it marks really hold the object, and the peak sits on it.
+            rows, cols = wanted.nonzero().unbind(1)
+            scale = cfg.patch_scales[scale_index]
+            x0 = cols * cfg.cell_size + cfg.cell_size // 2 - scale // 2
+            y0 = rows * cfg.cell_size + cfg.cell_size // 2 - scale // 2
+            box = target.boxes[0]
+            assert ((x0 <= box[0]) & (x0 + scale >= box[2])).all()
+            assert ((y0 <= box[1]) & (y0 + scale >= box[3])).all()
+            r, c = divmod(int(heat.argmax()), heat.shape[1])
+            assert (r, c) == (5, 9)  # the cell of (320, 192), 32-px cells: centre 5.5, 9.5
+
+
+def test_selection_loss_keeps_its_gradient_when_the_wanted_mass_is_tiny():
+    priority = torch.zeros(1, 1, 4, 5)
+    priority[0, 0, 0, 0] = -40.0  # wanted cell: softmax mass about e^-40, far below 1e-6
+    priority.requires_grad_(True)
+    wanted = torch.zeros(1, 1, 4, 5, dtype=torch.bool)
+    wanted[0, 0, 0, 0] = True
+    loss = selection_loss(priority, wanted)
+    loss.backward()
+    # -log(mass) exactly: log(19 + e^-40) + 40, no floor.
+    assert loss.item() == pytest.approx(40.0 + torch.tensor(19.0).log().item(), rel=1e-5)
+    assert priority.grad[0, 0, 0, 0].item() == pytest.approx(-1.0, abs=1e-6)
+    assert (priority.grad[0, 0].flatten()[1:] > 0).all()  # pushes every other window down
+    # A map with nothing wanted contributes nothing (and no NaN).
+    assert selection_loss(priority, torch.zeros_like(wanted)).item() == 0.0
 
 
 def test_assignment_picks_nearby_cells_of_the_right_stride_and_the_smallest_box():
@@ -87,7 +140,7 @@ def test_one_optimisation_step_lowers_the_loss_on_a_fixed_batch():
         torch.manual_seed(0)
         out = model(image, memory, valid, state, selection_bias=bias)
         terms = detection_criterion(out, targets, model.config, LossWeights())
-        assert terms["positives"] > 0
+        assert terms["positives_global"] > 0 and terms["positives_p64"] > 0
         opt.zero_grad()
         terms["total"].backward()
         opt.step()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import socket
 import subprocess
@@ -149,6 +150,39 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path, dataset):
     assert (run_dir(resumed) / "model.pt").is_file() and (run_dir(resumed) / "curves.png").is_file()
 
 
+# A skipped step still advances the schedule, on purpose; torch warns about that order.
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)`")
+def test_resume_after_a_crash_between_checkpoints_keeps_the_log_and_the_skip_count(
+    tmp_path, dataset, monkeypatch
+):
+    import training.train as trainer
+
+    real = trainer._clip_loss
+    crash = {"at": 3}
+
+    def flaky(net, model, images, targets, config, step, device):
+        if step == crash["at"]:
+            raise RuntimeError("simulated crash")
+        terms, out, frame_targets = real(net, model, images, targets, config, step, device)
+        if step == 0:  # one non-finite step before the checkpoint at step 2
+            terms["total"] = terms["total"] * float("nan")
+        return terms, out, frame_targets
+
+    monkeypatch.setattr(trainer, "_clip_loss", flaky)
+    config = load_train_config(write_config(tmp_path / "c.yaml", dataset, tmp_path / "c"))
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(config)  # logs steps 1-3, checkpoints at 2, dies in step 4
+    log = run_dir(config) / "log.csv"
+    assert [r.split(",")[0] for r in log.read_text().splitlines()[1:]] == ["1", "2", "3"]
+    crash["at"] = None
+    train(config, resume=True)
+    rows = log.read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3", "4"]
+    header = rows[0].split(",")
+    skipped = [int(r.split(",")[header.index("skipped_steps")]) for r in rows[1:]]
+    assert skipped == [1, 1, 1, 1]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -192,6 +226,10 @@ def test_two_process_ddp_on_cpu_keeps_ranks_identical(tmp_path, dataset):
     initial = build_model(load_train_config(config)).state_dict()
     assert not torch.equal(initial["patch_head.classes.weight"], rank0["patch_head.classes.weight"])
     assert (folder / "log.csv").read_text().count("\n") == 5
+    # The ranks saw disjoint samples: 4 steps x batch 2 each, none shared.
+    seen = [json.loads((folder / f"rank{r}_samples.json").read_text()) for r in (0, 1)]
+    assert len(seen[0]) == len(seen[1]) == 8
+    assert not set(seen[0]) & set(seen[1])
 
 
 # A skipped step still advances the schedule, on purpose; torch warns about that order.

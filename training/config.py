@@ -17,13 +17,14 @@ from training.losses import LossWeights
 class DataConfig:
     """Where the frames come from and how training clips are cut from them."""
 
-    train: str
+    train: str | tuple[str, ...]  # COCO annotation file(s); several are concatenated
     crop: tuple[int, int] = (1024, 1024)  # height, width at full resolution
     clip_length: int = 2  # consecutive frames per sample (temporal memory is unrolled)
     scale_jitter: tuple[float, float] = (0.8, 1.25)
     flip: bool = True
     color_jitter: float = 0.2
     workers: int = 1
+    frame_cache: bool = True  # decode each frame once into IMAGES/.frame_cache (data.py)
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class OptimConfig:
     weight_decay: float = 0.05
     warmup_steps: int = 200
     min_lr_ratio: float = 0.05
-    grad_clip: float = 5.0
+    grad_clip: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class TrainConfig:
     train_patches: tuple[int, ...] | None = None  # windows per scale while training
     guide: float = 2.0  # selection bias toward annotated objects, decayed to 0
     guide_steps: int = 1000
+    global_only_share: float = 0.25  # steps trained with 0 windows (the global stream alone)
+    long_clip_share: float = 0.25  # steps that unroll the whole clip (others: its first frame)
     seed: int = 0
     out: str = "runs"
     log_every: int = 10

@@ -1,6 +1,10 @@
 """COCO-format high-resolution data for training: frames in sequence order, clips of
 consecutive frames, and augmentations that keep small objects small.
 
+Decoded frames are cached as .npy files beside the images (`DataConfig.frame_cache`) and
+read memory-mapped, so a step reads only the pixels of its crop instead of decoding a
+whole 4K JPEG per frame.
+
 Augmentations work at full resolution: a mild scale jitter, a crop (centred on a random
 object most of the time, so crops of large sparse frames are rarely empty), a horizontal
 flip and colour jitter, the same for every frame of a clip. Nothing downsamples the frame,
@@ -9,7 +13,8 @@ so a 6-pixel object stays about 6 pixels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -26,6 +31,9 @@ OBJECT_CROP_SHARE = 0.7
 # A box cut by the crop is kept when at least this share of it is inside.
 MIN_VISIBLE = 0.5
 MIN_SIDE = 2.0
+# Source pixels read around a crop, so interpolation at its edges sees real neighbours.
+CROP_MARGIN = 4
+CACHE_DIR = ".frame_cache"
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,48 @@ def read_image(path: Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def cached_pixels(frame: FrameRecord) -> np.ndarray:
+    """The frame as RGB uint8 [H, W, 3], memory-mapped from IMAGES/.frame_cache/ (decoded
+    there on first use).
+
+    An entry is named after the image file's name, size and modification time, so an image
+    rewritten in place is decoded again. Entries are written to a temporary name and
+    renamed, so data-loader workers filling the cache at once never see half a file.
+    """
+    if not frame.path.is_file():
+        raise FileNotFoundError(f"image not found: {frame.path}")
+    stat = frame.path.stat()
+    folder = frame.path.parent / CACHE_DIR
+    entry = folder / f"{frame.path.stem}-{stat.st_size}-{stat.st_mtime_ns}.npy"
+    if not entry.is_file():
+        folder.mkdir(exist_ok=True)
+        tmp = entry.with_suffix(f".{os.getpid()}.tmp")
+        with tmp.open("wb") as f:
+            np.save(f, read_image(frame.path))
+        tmp.replace(entry)
+    return np.load(entry, mmap_mode="r")
+
+
+def load_datasets(paths: str | tuple[str, ...]) -> tuple[list[FrameRecord], list[str]]:
+    """`load_frames` over one or several COCO files with the same classes; video ids are
+    renumbered so that no clip spans two datasets."""
+    frames: list[FrameRecord] = []
+    names: list[str] | None = None
+    for path in (paths,) if isinstance(paths, str) else paths:
+        more, classes = load_frames(path)
+        if names is not None and classes != names:
+            raise ValueError(f"{path}: classes {classes} differ from the first dataset's {names}")
+        names = classes
+        offset = 1 + max((f.video_id or 0 for f in frames), default=0) if frames else 0
+        frames += [
+            replace(f, video_id=None if f.video_id is None else f.video_id + offset)
+            for f in more
+        ]
+    if names is None:
+        raise ValueError("no training dataset given")
+    return frames, names
+
+
 def sequence_clips(frames: list[FrameRecord], length: int) -> list[list[int]]:
     """Every run of `length` consecutive frames within one video (indices into `frames`)."""
     if length == 1:
@@ -128,7 +178,7 @@ class ClipDataset(Dataset):
     def __init__(self, config: DataConfig, seed: int = 0):
         self.config = config
         self.seed = seed
-        self.frames, self.class_names = load_frames(config.train)
+        self.frames, self.class_names = load_datasets(config.train)
         self.clips = sequence_clips(self.frames, config.clip_length)
 
     def __len__(self) -> int:
@@ -166,7 +216,16 @@ class ClipDataset(Dataset):
         # One affine warp: crop and scale in a single pass over only the pixels needed.
         matrix = np.array([[aug.scale, 0, -x0 * aug.scale], [0, aug.scale, -y0 * aug.scale]])
         interp = cv2.INTER_AREA if aug.scale < 1 else cv2.INTER_LINEAR
-        image = cv2.warpAffine(read_image(frame.path), matrix, (out_w, out_h), flags=interp)
+        source = cached_pixels(frame) if self.config.frame_cache else read_image(frame.path)
+        # Warp only the source region the crop reads (plus a margin): the same pixels, and a
+        # memory-mapped frame then reads just that region from disk.
+        left = max(0, int(np.floor(x0)) - CROP_MARGIN)
+        top = max(0, int(np.floor(y0)) - CROP_MARGIN)
+        right = int(np.ceil(x0 + out_w / aug.scale)) + CROP_MARGIN
+        bottom = int(np.ceil(y0 + out_h / aug.scale)) + CROP_MARGIN
+        region = np.ascontiguousarray(source[top:bottom, left:right])
+        matrix[:, 2] += matrix[:, :2] @ np.array([left, top], dtype=np.float64)
+        image = cv2.warpAffine(region, matrix, (out_w, out_h), flags=interp)
         boxes = (frame.boxes - np.array([x0, y0, x0, y0], np.float32)) * aug.scale
         clipped = boxes.copy()
         clipped[:, 0::2] = boxes[:, 0::2].clip(0, out_w)

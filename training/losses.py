@@ -1,12 +1,17 @@
 """Training losses for PatchDriveNet.
 
 - Detection: each candidate (global cell or patch cell) is assigned the ground-truth box whose
-  centre lies within `center_radius` cells of it and whose size suits the candidate's stride;
-  focal loss on classes, GIoU + L1 on the boxes of assigned candidates.
-- Saliency: a heat map per patch scale, peaked at objects that the scale's windows should
-  fetch, weighted toward objects too small to survive the global downsample.
-- Relaxed selection: a softmax over each priority map should put its mass on those objects,
-  which trains the priors and the controller even where the hard top-k has no gradient.
+  centre lies within `center_radius` cells of it and whose size suits the candidate's head
+  (`size_range`); focal loss on classes, GIoU + L1 on the boxes of assigned candidates. Each
+  head (global, one per patch scale) is normalised by its own positives, so the few large
+  objects of the global head weigh as much as the many small ones of the patches.
+- Saliency: a heat map per patch scale, peaked at the objects that the scale's head detects,
+  weighted toward objects too small for the global head.
+- Where to look, with a signal that reaches every window, chosen or not, and cannot run away:
+  `selection` is the log-softmax mass of each priority map on the windows that would hold
+  such an object (exact, no floor), and `window` a BCE of every window's priority on the same
+  target, which anchors the priority's absolute level (patch_scores = sigmoid(priority)).
+  Hard top-k has no gradient, and detection credit does not flow into the choice.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ class LossWeights:
     l1: float = 0.5
     saliency: float = 1.0
     selection: float = 0.2
+    window: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -45,14 +51,28 @@ class Target:
 def size_range(stride: float, config: ModelConfig) -> tuple[float, float]:
     """Object sizes (longer side, pixels) that candidates of this stride learn to detect.
 
-    Global cells take large objects, 256-px windows small ones, 512-px windows the middle;
-    the ranges overlap so no size falls between levels.
+    Global cells take objects from 0.75 cell up; a patch cell of stride s takes objects up to
+    8 s (about its receptive field) and at most half its window, from 2 s up except at the
+    finest patch stride, which takes everything smaller. At 4K: 256-px windows 0-64 px,
+    512-px windows 32-128 px, global 48 px and up; the ranges overlap so no size falls
+    between heads.
     """
     if stride >= config.token_stride:
         return 0.75 * stride, float("inf")
     finest = 8.0 * min(config.patch_scales) / config.patch_size
-    low = 0.0 if stride <= finest else 1.5 * stride
-    return low, 12.0 * stride
+    window = stride * config.patch_size / 8.0
+    low = 0.0 if stride <= finest else 2.0 * stride
+    return low, min(8.0 * stride, window / 2)
+
+
+def scale_size_range(scale_index: int, config: ModelConfig) -> tuple[float, float]:
+    """`size_range` of the patch head behind windows of one patch scale."""
+    return size_range(8.0 * config.patch_scales[scale_index] / config.patch_size, config)
+
+
+def _in_scale_range(longer: torch.Tensor, scale_index: int, config: ModelConfig) -> torch.Tensor:
+    low, high = scale_size_range(scale_index, config)
+    return (longer >= low) & (longer <= high)
 
 
 def assign(
@@ -122,9 +142,8 @@ def giou_loss(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
 def saliency_targets(target: Target, config: ModelConfig, sigma_cells: float = 1.0) -> torch.Tensor:
     """Heat map [num_scales, Hs, Ws] in [0, 1]: where each scale's windows should go.
 
-    An object counts for a scale when it is small enough for the scale's windows to be worth
-    it (the global head handles the rest); objects smaller than a saliency cell, which the
-    global view cannot resolve, count fully, larger ones half.
+    An object counts for a scale when its size is in the range of that scale's head; objects
+    too small for the global head count fully, the others half.
     """
     rows, cols = config.saliency_grid
     cell = float(config.cell_size)
@@ -132,22 +151,65 @@ def saliency_targets(target: Target, config: ModelConfig, sigma_cells: float = 1
     heat = torch.zeros(config.num_scales, rows, cols, device=device)
     if target.boxes.shape[0] == 0:
         return heat
-    sides = target.boxes[:, 2:] - target.boxes[:, :2]
-    longer = sides.max(dim=1).values
-    weight = torch.where(longer < cell, 1.0, 0.5)
+    longer = (target.boxes[:, 2:] - target.boxes[:, :2]).max(dim=1).values
+    global_low, _ = size_range(float(config.token_stride), config)
+    weight = torch.where(longer < global_low, 1.0, 0.5)
     centers = (target.boxes[:, :2] + target.boxes[:, 2:]) / 2 / cell - 0.5  # in cell units
     ys = torch.arange(rows, device=device, dtype=torch.float32)
     xs = torch.arange(cols, device=device, dtype=torch.float32)
     gauss_y = torch.exp(-((ys[None] - centers[:, 1:2]) ** 2) / (2 * sigma_cells**2))  # [G, rows]
     gauss_x = torch.exp(-((xs[None] - centers[:, 0:1]) ** 2) / (2 * sigma_cells**2))  # [G, cols]
     blobs = weight[:, None, None] * gauss_y[:, :, None] * gauss_x[:, None, :]  # [G, rows, cols]
-    for i, scale in enumerate(config.patch_scales):
-        stride = 8.0 * scale / config.patch_size
-        _, high = size_range(stride, config)
-        wanted = longer <= min(high, config.token_stride * 1.5)
+    for i in range(config.num_scales):
+        wanted = _in_scale_range(longer, i, config)
         if wanted.any():
             heat[i] = blobs[wanted].amax(dim=0)
     return heat
+
+
+def window_targets(target: Target, config: ModelConfig) -> torch.Tensor:
+    """[num_scales, Hs, Ws] bool: the window of that scale centred on the cell (shifted inside
+    the frame, as the model places it) wholly holds an object in the scale's size range."""
+    rows, cols = config.saliency_grid
+    device = target.boxes.device
+    wanted = torch.zeros(config.num_scales, rows, cols, dtype=torch.bool, device=device)
+    if target.boxes.shape[0] == 0:
+        return wanted
+    boxes = target.boxes
+    longer = (boxes[:, 2:] - boxes[:, :2]).max(dim=1).values
+    cell = config.cell_size
+    for i, scale in enumerate(config.patch_scales):
+        keep = _in_scale_range(longer, i, config)
+        if not keep.any():
+            continue
+        b = boxes[keep]
+        offset = cell // 2 - scale // 2
+        x0 = (torch.arange(cols, device=device) * cell + offset).clamp(0, config.width - scale)
+        y0 = (torch.arange(rows, device=device) * cell + offset).clamp(0, config.height - scale)
+        in_x = (b[:, None, 0] >= x0[None]) & (b[:, None, 2] <= x0[None] + scale)  # [G, cols]
+        in_y = (b[:, None, 1] >= y0[None]) & (b[:, None, 3] <= y0[None] + scale)  # [G, rows]
+        wanted[i] = (in_y.float().T @ in_x.float()) > 0
+    return wanted
+
+
+def selection_loss(priority: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
+    """-log of the softmax mass of each priority map [B, S, Hs, Ws] on its wanted cells,
+    averaged over the maps that have any; exact in log space, so it keeps its gradient
+    however small the mass."""
+    prio = priority.flatten(2)
+    mask = wanted.flatten(2)
+    has = mask.any(dim=2)
+    if not has.any():
+        return prio.sum() * 0.0
+    inside = prio.masked_fill(~mask, float("-inf")).logsumexp(dim=2)
+    return (prio.logsumexp(dim=2) - inside)[has].mean()
+
+
+def detection_heads(config: ModelConfig) -> list[tuple[str, float]]:
+    """(name, candidate stride) of each detection head: "global", then "p<scale>" per patch
+    scale (the patch head behind windows of that scale)."""
+    heads = [("global", float(config.token_stride))]
+    return heads + [(f"p{s}", 8.0 * s / config.patch_size) for s in config.patch_scales]
 
 
 def detection_criterion(
@@ -171,29 +233,37 @@ def detection_criterion(
         gt_boxes.append(target.boxes[matched[pos]])
         box_strides.append(out["candidate_strides"][i][pos])
         heat.append(saliency_targets(target, config))
-    num_pos = max(1.0, float(sum(p.shape[0] for p in pred_boxes)))
     pred = torch.cat(pred_boxes)
     gt = torch.cat(gt_boxes)
-    strides = torch.cat(box_strides)[:, None]
+    strides = torch.cat(box_strides)
     heat = torch.stack(heat)  # [B, scales, Hs, Ws]
+    wanted = torch.stack([window_targets(t, config) for t in targets])
 
-    terms = {
-        "classification": focal_loss(logits, cls_targets) / num_pos,
-        "giou": giou_loss(pred, gt) / num_pos,
-        "l1": ((pred - gt).abs() / strides).sum() / num_pos,
-    }
+    terms = {name: logits.new_zeros(()) for name in ("classification", "giou", "l1")}
+    positives = {}
+    for name, stride in detection_heads(config):
+        level = out["candidate_strides"] == stride  # [B, N]
+        if not level.any():
+            continue  # this head saw no candidates (e.g. no windows of this scale)
+        on = strides == stride
+        count = float(on.sum())
+        positives[name] = count / b
+        norm = max(1.0, count)
+        terms["classification"] = terms["classification"] + (
+            focal_loss(logits[level], cls_targets[level]) / norm
+        )
+        terms["giou"] = terms["giou"] + giou_loss(pred[on], gt[on]) / norm
+        terms["l1"] = terms["l1"] + ((pred[on] - gt[on]).abs() / stride).sum() / norm
     sal = out["saliency_logits"]
     bce = F.binary_cross_entropy_with_logits(sal, heat, reduction="none")
     terms["saliency"] = (bce * (1.0 + 10.0 * heat)).mean()
-    # Relaxed selection: softmax mass of the priority map on the wanted cells.
-    prio = out["priority_logits"].flatten(2)
-    wanted = (heat.flatten(2) > 0.5).float()
-    has = wanted.sum(dim=2) > 0
-    mass = (torch.softmax(prio, dim=2) * wanted).sum(dim=2)
-    terms["selection"] = -torch.log(mass[has] + 1e-6).mean() if has.any() else prio.new_zeros(())
+    prio = out["priority_logits"]
+    terms["selection"] = selection_loss(prio, wanted)
+    terms["window"] = F.binary_cross_entropy_with_logits(prio, wanted.float())
     total = torch.zeros((), device=device)
     for name, value in terms.items():
         total = total + getattr(weights, name) * value
     terms["total"] = total
-    terms["positives"] = torch.tensor(num_pos / b)
+    for name, count in positives.items():
+        terms[f"positives_{name}"] = torch.tensor(count)
     return terms

@@ -9,6 +9,7 @@ uninterrupted run would have.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import math
@@ -18,6 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
@@ -30,24 +32,33 @@ from pdn_model.model import PatchDriveNet
 from pdn_model.temporal import push_frame
 from training.config import OptimConfig, TrainConfig, load_train_config
 from training.data import ClipDataset, collate_clips
-from training.losses import detection_criterion, saliency_targets
+from training.diagnostics import (
+    drift_warnings,
+    module_grad_norms,
+    priority_stats,
+    window_stats,
+)
+from training.losses import LossWeights, detection_criterion, detection_heads, saliency_targets
 
-TRAIN_STATE_FORMAT = "pdn-train-1"
+TRAIN_STATE_FORMAT = "pdn-train-2"
 # Non-finite steps tolerated (skipped) before a run is declared diverged.
 MAX_SKIPPED_STEPS = 20
-LOG_COLUMNS = (
-    "step",
-    "lr",
-    "total",
-    "classification",
-    "giou",
-    "l1",
-    "saliency",
-    "selection",
-    "positives",
-    "seconds_per_step",
-    "skipped_steps",
-)
+LOSS_TERMS = tuple(f.name for f in dataclasses.fields(LossWeights))
+
+
+def log_columns(model: PatchDriveNet) -> tuple[str, ...]:
+    """The columns of log.csv: schedule, loss terms, positives per head, and diagnostics
+    (priority statistics and window precision per scale, small-object patch recall,
+    gradient norm per module)."""
+    cfg = model.config
+    columns = ["step", "lr", "total", *LOSS_TERMS]
+    columns += [f"positives_{name}" for name, _ in detection_heads(cfg)]
+    for scale in cfg.patch_scales:
+        columns += [f"prio_{stat}_p{scale}" for stat in ("mean", "std", "absmax")]
+    columns += [f"window_precision_p{scale}" for scale in cfg.patch_scales]
+    columns += ["patch_recall_small", "grad_norm"]
+    columns += [f"grad_{name}" for name, _ in model.named_children()]
+    return (*columns, "seconds_per_step", "skipped_steps")
 
 
 class StepSampler(Sampler[int]):
@@ -130,10 +141,13 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, config.optim)
     )
-    start = 0
+    start, skipped = 0, 0
     state_path = out / "last.pt"
+    log_path = out / "log.csv"
     if resume:
-        start = _load_train_state(state_path, model, optimizer, scheduler, device)
+        start, skipped = _load_train_state(state_path, model, optimizer, scheduler, device)
+        if rank == 0:
+            _truncate_log(log_path, start)
     net = DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
@@ -148,20 +162,28 @@ def train(
         persistent_workers=config.data.workers > 0,
     )
     last = min(config.optim.steps, stop_after or config.optim.steps)
-    log_path = out / "log.csv"
+    columns = log_columns(model)
     progress = tqdm(total=last, initial=start, desc=f"train {config.name}", disable=rank != 0)
     batches = iter(loader)
     model.train()
     tick = time.perf_counter()
-    skipped = 0
     for step in range(start, last):
         images, targets = next(batches)
         torch.manual_seed(config.seed * 1_000_003 + step * world + rank)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            terms = _clip_loss(net, model, images.to(device), targets, config, step, device)
+        images, targets, budget = _step_plan(images, targets, model, config, step)
+        with (
+            torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp),
+            patch_budget(model, budget),
+        ):
+            terms, outputs, frame_targets = _clip_loss(
+                net, model, images.to(device), targets, config, step, device
+            )
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(terms["total"]).backward()
         scaler.unscale_(optimizer)
+        done = step + 1
+        logging = rank == 0 and (done % config.log_every == 0 or done == last)
+        grads = module_grad_norms(model) if logging else {}
         norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
         if torch.isfinite(norm) and torch.isfinite(terms["total"]):
             scaler.step(optimizer)
@@ -174,8 +196,7 @@ def train(
         scaler.update()
         scheduler.step()
         progress.update(1)
-        done = step + 1
-        if rank == 0 and (done % config.log_every == 0 or done == last):
+        if logging:
             elapsed = (time.perf_counter() - tick) / config.log_every
             tick = time.perf_counter()
             row = {
@@ -183,12 +204,19 @@ def train(
                 "lr": scheduler.get_last_lr()[0],
                 "seconds_per_step": elapsed,
                 "skipped_steps": skipped,
+                "grad_norm": float(norm),
+                **grads,
+                **{k: float(v.detach()) for k, v in terms.items()},
+                **window_stats(outputs, frame_targets, model.config),
             }
-            row.update({k: float(v.detach()) for k, v in terms.items()})
-            _append_log(log_path, row)
+            prio = priority_stats(outputs["priority_logits"], model.config)
+            row.update(prio)
+            _append_log(log_path, row, columns)
+            for line in drift_warnings(prio, model.config):
+                _warn(out / "train.log", f"step {done}: {line}", progress)
             progress.set_postfix(loss=f"{row['total']:.3f}", lr=f"{row['lr']:.2e}")
         if rank == 0 and (done % config.checkpoint_every == 0 or done == last):
-            _save_train_state(state_path, model, optimizer, scheduler, done, config)
+            _save_train_state(state_path, model, optimizer, scheduler, done, skipped, config)
     progress.close()
     if world > 1:
         # Gradients keep parameters equal across ranks; batch-norm statistics are updated
@@ -203,6 +231,32 @@ def train(
     return model
 
 
+@contextlib.contextmanager
+def patch_budget(model: PatchDriveNet, counts: tuple[int, ...] | None) -> Iterator[None]:
+    """Run with another window count per scale (None: leave it as it is)."""
+    saved = model.patch_counts
+    if counts is not None:
+        model.set_patches(counts)
+    try:
+        yield
+    finally:
+        model.patch_counts = saved
+
+
+def _step_plan(
+    images: torch.Tensor, targets: list, model: PatchDriveNet, config: TrainConfig, step: int
+) -> tuple[torch.Tensor, list, tuple[int, ...] | None]:
+    """What this step trains, drawn from (seed, step) so every rank and a resumed run agree:
+    the whole clip on a `long_clip_share` of steps (else its first frame: temporal memory
+    is trained on fewer, cheaper steps), and the global stream alone (0 windows) on a
+    `global_only_share` of steps."""
+    rng = np.random.default_rng([config.seed, step, 7])
+    if rng.random() >= config.long_clip_share:
+        images, targets = images[:, :1], [clip[:1] for clip in targets]
+    global_only = rng.random() < config.global_only_share
+    return images, targets, (0,) * model.config.num_scales if global_only else None
+
+
 def _clip_loss(
     net: torch.nn.Module,
     model: PatchDriveNet,
@@ -211,8 +265,9 @@ def _clip_loss(
     config: TrainConfig,
     step: int,
     device: torch.device,
-) -> dict[str, torch.Tensor]:
-    """Loss over a batch of clips [B, L, 3, H, W], unrolling memory and controller state."""
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], list]:
+    """Loss over a batch of clips [B, L, 3, H, W], unrolling memory and controller state;
+    also the last frame's outputs and targets (for the diagnostics)."""
     b, length = images.shape[:2]
     state = model.initial_state(b)
     memory, valid, control = state["memory"], state["memory_valid"], state["controller_state"]
@@ -229,15 +284,18 @@ def _clip_loss(
             totals[key] = totals.get(key, 0.0) + value / length
         memory, valid = push_frame(memory, valid, out["frame_tokens"])
         control = out["next_controller_state"]
-    return totals
+    return totals, out, frame_targets
 
 
-def _save_train_state(path: Path, model, optimizer, scheduler, step: int, config) -> None:
+def _save_train_state(
+    path: Path, model, optimizer, scheduler, step: int, skipped: int, config
+) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(
         {
             "format": TRAIN_STATE_FORMAT,
             "step": step,
+            "skipped_steps": skipped,
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
@@ -248,7 +306,10 @@ def _save_train_state(path: Path, model, optimizer, scheduler, step: int, config
     tmp.replace(path)
 
 
-def _load_train_state(path: Path, model, optimizer, scheduler, device: torch.device) -> int:
+def _load_train_state(
+    path: Path, model, optimizer, scheduler, device: torch.device
+) -> tuple[int, int]:
+    """Restore a training state; returns (step, skipped steps so far)."""
     if not path.is_file():
         raise FileNotFoundError(f"nothing to resume: {path} does not exist")
     try:
@@ -260,20 +321,39 @@ def _load_train_state(path: Path, model, optimizer, scheduler, device: torch.dev
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
-    return int(state["step"])
+    return int(state["step"]), int(state["skipped_steps"])
 
 
-def _append_log(path: Path, row: dict) -> None:
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log rows past `step`: a run that crashed after its last checkpoint logged steps
+    that the resumed run will log again."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) <= step]
+    path.write_text("".join(kept))
+
+
+def _append_log(path: Path, row: dict, columns: tuple[str, ...]) -> None:
     new = not path.exists()
     with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=LOG_COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
         if new:
             writer.writeheader()
         writer.writerow(row)
 
 
+def _warn(path: Path, line: str, progress: tqdm) -> None:
+    """A warning on the console and in the run's train.log."""
+    progress.write(f"WARNING: {line}")
+    with path.open("a") as f:
+        f.write(f"WARNING: {line}\n")
+
+
 def plot_curves(log_path: Path, png_path: Path) -> None:
-    """Loss terms and learning rate against step, from log.csv."""
+    """The training curves from log.csv: loss terms, learning rate, each scale's priority
+    map (mean and spread), window precision and small-object patch recall, and the
+    gradient norm per module."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -283,19 +363,53 @@ def plot_curves(log_path: Path, png_path: Path) -> None:
         rows = list(csv.DictReader(f))
     if not rows:
         return
-    steps = [int(r["step"]) for r in rows]
-    fig, (ax, ax_lr) = plt.subplots(1, 2, figsize=(10, 3.5))
-    for key in ("total", "classification", "giou", "l1", "saliency", "selection"):
-        ax.plot(steps, [float(r[key]) for r in rows], label=key)
-    ax.set_yscale("log")
-    ax.set_xlabel("step")
+    steps = np.array([int(r["step"]) for r in rows])
+
+    def series(key: str) -> np.ndarray:
+        return np.array([float(r[key]) if r.get(key) not in (None, "") else np.nan for r in rows])
+
+    columns = list(rows[0])
+    fig, axes = plt.subplots(2, 3, figsize=(15, 7))
+    ax = axes[0, 0]
+    for key in ("total", *LOSS_TERMS):
+        ax.plot(steps, series(key), label=key)
+    if any(np.nanmax(series(k), initial=0.0) > 0 for k in LOSS_TERMS):
+        ax.set_yscale("log")
     ax.set_title("training loss")
     ax.legend(fontsize=7)
-    ax_lr.plot(steps, [float(r["lr"]) for r in rows])
-    ax_lr.set_xlabel("step")
-    ax_lr.set_title("learning rate")
+    axes[0, 1].plot(steps, series("lr"))
+    axes[0, 1].set_title("learning rate")
+    ax = axes[0, 2]
+    for key in (c for c in columns if c.startswith("prio_mean_")):
+        scale = key.removeprefix("prio_mean_")
+        mean, std = series(key), series(f"prio_std_{scale}")
+        ax.plot(steps, mean, label=f"{scale} mean")
+        ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
+    ax.set_title("priority map per scale (mean +- std)")
+    ax.legend(fontsize=7)
+    ax = axes[1, 0]
+    for key in (
+        c for c in columns if c.startswith("window_precision_") or c == "patch_recall_small"
+    ):
+        ax.plot(steps, series(key), label=key)
+    ax.set_ylim(0, 1.05)
+    ax.set_title("where the windows go (training crops)")
+    ax.legend(fontsize=7)
+    ax = axes[1, 1]
+    for key in (c for c in columns if c.startswith("grad_") and c != "grad_norm"):
+        ax.plot(steps, series(key), label=key.removeprefix("grad_"))
+    ax.set_yscale("log")
+    ax.set_title("gradient norm per module (before clipping)")
+    ax.legend(fontsize=6, ncol=2)
+    ax = axes[1, 2]
+    for key in (c for c in columns if c.startswith("positives_")):
+        ax.plot(steps, series(key), label=key.removeprefix("positives_"))
+    ax.set_title("positives per frame and head")
+    ax.legend(fontsize=7)
+    for ax in axes.flat:
+        ax.set_xlabel("step")
     fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
+    fig.savefig(png_path, dpi=90)
     plt.close(fig)
 
 
