@@ -16,6 +16,7 @@ import json
 import logging
 import sys
 import types
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,7 @@ from pdn_runtime import (
     ModelContractError,
     ModelFileError,
     ModelInfo,
+    StreamRunner,
     StreamState,
     create_backend,
     gpu_runtime,
@@ -359,34 +361,65 @@ def test_pdn_export_engine_without_tensorrt_fails_before_exporting(tmp_path, no_
 # ---- build and run through stand-ins of tensorrt and cuda-python -----------------------
 
 
-class FakeCuda(types.SimpleNamespace):
-    """cuda.bindings.runtime as the backend uses it: host memory stands in for the GPU."""
+class FakeStream:
+    """A cudaStream_t: an object whose int() is the handle TensorRT takes."""
 
-    def __init__(self) -> None:
-        success = 0
+    def __init__(self, handle: int) -> None:
+        self.handle = handle
+
+    def __int__(self) -> int:
+        return self.handle
+
+
+class FakeCuda(types.SimpleNamespace):
+    """cuda.bindings.runtime as the backend uses it: host memory stands in for the GPU, and
+    work on a stream (copies, the engine's execution) is queued and only happens at
+    cudaStreamSynchronize, as on a GPU. `fail[name] = n` makes the call `name` fail with
+    error 700 after n more successful calls."""
+
+    ERROR = 700
+
+    def __init__(self, devices: int = 1) -> None:
         super().__init__(
-            cudaError_t=types.SimpleNamespace(cudaSuccess=success),
+            cudaError_t=types.SimpleNamespace(cudaSuccess=0),
             cudaMemcpyKind=types.SimpleNamespace(
                 cudaMemcpyHostToDevice=1, cudaMemcpyDeviceToHost=2
             ),
         )
+        self.devices = devices
         self.buffers: dict[int, ctypes.Array] = {}
         self.copies: list[int] = []
+        self.queues: dict[int, list[Callable[[], None]]] = {}
+        self.fail: dict[str, int] = {}
 
-    def _alloc(self, nbytes: int) -> tuple[int, int]:
+    def _fails(self, name: str) -> bool:
+        """Whether the call `name` fails this time (see the class docstring)."""
+        if name not in self.fail:
+            return False
+        self.fail[name] -= 1
+        return self.fail[name] < 0
+
+    def _alloc(self, nbytes: int, name: str) -> tuple[int, int]:
+        if self._fails(name):
+            return self.ERROR, 0
         buffer = (ctypes.c_uint8 * nbytes)()
         self.buffers[ctypes.addressof(buffer)] = buffer
         return 0, ctypes.addressof(buffer)
+
+    def cudaMalloc(self, nbytes: int):
+        return self._alloc(nbytes, "cudaMalloc")
+
+    def cudaMallocHost(self, nbytes: int):
+        return self._alloc(nbytes, "cudaMallocHost")
 
     def _free(self, pointer: int) -> tuple[int]:
         del self.buffers[pointer]
         return (0,)
 
-    cudaMalloc = cudaMallocHost = _alloc
     cudaFree = cudaFreeHost = _free
 
     def cudaGetDeviceCount(self):
-        return 0, 1
+        return 0, self.devices
 
     def cudaSetDevice(self, device):
         return (0,)
@@ -395,25 +428,47 @@ class FakeCuda(types.SimpleNamespace):
         return 0, types.SimpleNamespace(name=b"Fake GPU\0\0\0", major=8, minor=7)
 
     def cudaGetErrorString(self, err):
-        return 0, b"fake error"
+        return 0, b"an illegal memory access was encountered"
 
     def cudaStreamCreate(self):
-        return 0, 42
+        handle = 0x5000 + len(self.queues)
+        self.queues[handle] = []
+        return 0, FakeStream(handle)
 
     def cudaStreamDestroy(self, stream):
+        del self.queues[int(stream)]  # work still queued is dropped with the stream
         return (0,)
 
+    def enqueue(self, handle: int, work: Callable[[], None]) -> bool:
+        """Queue work on the stream with this handle; False for a stream that does not exist
+        (the default stream 0 included: the backend must use its own)."""
+        if handle not in self.queues:
+            return False
+        self.queues[handle].append(work)
+        return True
+
     def cudaStreamSynchronize(self, stream):
+        if self._fails("cudaStreamSynchronize"):
+            return (self.ERROR,)
+        queue = self.queues[int(stream)]
+        while queue:
+            queue.pop(0)()
         return (0,)
 
     def cudaMemcpyAsync(self, dst, src, nbytes, kind, stream):
-        ctypes.memmove(dst, src, nbytes)
+        if self._fails("cudaMemcpyAsync"):
+            return (self.ERROR,)
+        assert self.enqueue(int(stream), lambda: ctypes.memmove(dst, src, nbytes))
         self.copies.append(kind)
         return (0,)
 
 
-def fake_tensorrt(version: str = "10.3.0", fp16: bool = True) -> types.ModuleType:
-    """A stand-in tensorrt module whose 'engine' runs the parsed ONNX file in ONNX Runtime."""
+def fake_tensorrt(
+    version: str = "10.3.0", fp16: bool = True, cuda: FakeCuda | None = None
+) -> types.ModuleType:
+    """A stand-in tensorrt module whose 'engine' runs the parsed ONNX file in ONNX Runtime,
+    queued on `cuda`'s stream. `trt.fail` names what fails: "parse", "build",
+    "set_tensor_address" or "execute"."""
     trt = types.ModuleType("tensorrt")
     trt.__version__ = version
     trt.float32, trt.float16 = "FLOAT", "HALF"
@@ -428,6 +483,7 @@ def fake_tensorrt(version: str = "10.3.0", fp16: bool = True) -> types.ModuleTyp
     trt.BuilderFlag = types.SimpleNamespace(**{f: f for f in flags})
     trt.TensorIOMode = types.SimpleNamespace(INPUT="INPUT", OUTPUT="OUTPUT")
     trt.builds = []
+    trt.fail = set()
 
     class Logger:
         WARNING = 2
@@ -470,6 +526,9 @@ def fake_tensorrt(version: str = "10.3.0", fp16: bool = True) -> types.ModuleTyp
             self.network, self.num_errors = network, 0
 
         def parse_from_file(self, path: str) -> bool:
+            if "parse" in trt.fail:
+                self.num_errors = 2
+                return False
             _, views = onnx_layers(Path(path))
             for v in views:
                 dtype = "FLOAT" if v.float_output else "INT32"
@@ -482,6 +541,9 @@ def fake_tensorrt(version: str = "10.3.0", fp16: bool = True) -> types.ModuleTyp
                 )
             self.network.onnx_path = path
             return True
+
+        def get_error(self, i: int) -> str:
+            return f"fake parser error {i}: unsupported node"
 
     class TimingCache:
         def __init__(self, blob: bytes) -> None:
@@ -527,6 +589,8 @@ def fake_tensorrt(version: str = "10.3.0", fp16: bool = True) -> types.ModuleTyp
             return Config()
 
         def build_serialized_network(self, network, config):
+            if "build" in trt.fail:
+                return None
             monitor = config.progress_monitor
             monitor.phase_start("Building engine", None, 20)
             monitor.phase_start("Tactic timing", "Building engine", 3)
@@ -547,7 +611,7 @@ def fake_tensorrt(version: str = "10.3.0", fp16: bool = True) -> types.ModuleTyp
 
         def set_tensor_address(self, name: str, pointer: int) -> bool:
             self.addresses[name] = pointer
-            return True
+            return "set_tensor_address" not in trt.fail
 
         def _array(self, name: str) -> np.ndarray:
             shape, dtype = self.engine.io[name][1], trt.nptype(self.engine.io[name][2])
@@ -556,11 +620,17 @@ def fake_tensorrt(version: str = "10.3.0", fp16: bool = True) -> types.ModuleTyp
             return np.frombuffer(raw, dtype).reshape(shape)
 
         def execute_async_v3(self, stream_handle: int) -> bool:
-            feeds = {n: self._array(n) for n in INPUT_NAMES}
-            names = [o.name for o in self.engine.session.get_outputs()]
-            for name, value in zip(names, self.engine.session.run(None, feeds), strict=True):
-                self._array(name)[...] = value
-            return True
+            assert isinstance(stream_handle, int)
+
+            def execute() -> None:
+                feeds = {n: self._array(n).copy() for n in INPUT_NAMES}
+                names = [o.name for o in self.engine.session.get_outputs()]
+                for name, value in zip(names, self.engine.session.run(None, feeds), strict=True):
+                    self._array(name)[...] = value
+
+            if "execute" in trt.fail or cuda is None:
+                return False
+            return cuda.enqueue(stream_handle, execute)
 
     class Engine:
         def __init__(self, onnx_path: str) -> None:
@@ -609,7 +679,8 @@ def fake_tensorrt(version: str = "10.3.0", fp16: bool = True) -> types.ModuleTyp
 @pytest.fixture
 def fakes(monkeypatch):
     """tensorrt and cuda-python stand-ins installed where the backend imports them."""
-    trt, cuda = fake_tensorrt(), FakeCuda()
+    cuda = FakeCuda()
+    trt = fake_tensorrt(cuda=cuda)
     monkeypatch.setitem(sys.modules, "tensorrt", trt)
     monkeypatch.setattr(gpu_runtime, "import_cuda_runtime", lambda: cuda)
     return trt, cuda
@@ -690,3 +761,88 @@ def test_tensorrt_11_builds_fp32_only(tiny_onnx, tmp_path, monkeypatch):
     ((_, config),) = trt.builds
     assert "FP16" not in config.flags and "TF32" not in config.flags
     backend.close()
+
+
+def test_a_stream_of_frames_matches_onnxruntime_when_work_lands_only_at_synchronize(
+    tiny_onnx, tmp_path, fakes
+):
+    _, cuda = fakes
+    backend = create_backend("tensorrt", tiny_onnx, cache_dir=tmp_path)
+    reference = create_backend("onnxruntime", tiny_onnx, device="cpu")
+    runners = [StreamRunner(b) for b in (backend, reference)]
+    rng = np.random.default_rng(5)
+    for index in range(3):
+        image = rng.integers(0, 256, backend.info.input_shapes["image"], np.uint8)
+        got, want = (r.step(image, new_stream=index == 0) for r in runners)
+        assert not any(cuda.queues.values())  # everything queued has run
+        for name in ("boxes", "scores", "labels", "patch_boxes", "patch_scale"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+        np.testing.assert_array_equal(
+            runners[0].streams[0].state.memory, runners[1].streams[0].state.memory
+        )
+    assert runners[0].streams[0].state.memory_valid.sum() == 3
+    backend.close()
+    assert not cuda.buffers and not cuda.queues
+
+
+@pytest.mark.parametrize(
+    ("fail", "message"),
+    [
+        ({"cudaMalloc": 3}, "CUDA error 700: an illegal memory access"),
+        ({"cudaMallocHost": 5}, "CUDA error 700: an illegal memory access"),
+        ("set_tensor_address", "TensorRT refused the address of tensor"),
+        ("parse", "(?s)TensorRT cannot parse .*error 0: unsupported node\n  fake parser error 1"),
+        ("build", "TensorRT could not build an engine"),
+    ],
+)
+def test_a_failure_while_loading_is_a_backend_error_and_frees_what_was_allocated(
+    tiny_onnx, tmp_path, fakes, fail, message
+):
+    trt, cuda = fakes
+    if isinstance(fail, dict):
+        cuda.fail.update(fail)
+    else:
+        trt.fail.add(fail)
+    with pytest.raises(BackendError, match=message):
+        create_backend("tensorrt", tiny_onnx, cache_dir=tmp_path)
+    assert not cuda.buffers and not cuda.queues
+
+
+@pytest.mark.parametrize(
+    ("fail", "message"),
+    [
+        ({"cudaMemcpyAsync": 2}, "CUDA error 700"),
+        ({"cudaStreamSynchronize": 0}, "CUDA error 700"),
+        ("execute", "TensorRT execution failed"),
+    ],
+)
+def test_a_failure_while_running_is_a_backend_error(tiny_onnx, tmp_path, fakes, fail, message):
+    trt, cuda = fakes
+    backend = create_backend("tensorrt", tiny_onnx, cache_dir=tmp_path)
+    state = StreamState(backend.info)
+    image = np.zeros(backend.info.input_shapes["image"], np.uint8)
+    if isinstance(fail, dict):
+        cuda.fail.update(fail)
+    else:
+        trt.fail.add(fail)
+    with pytest.raises(BackendError, match=message):
+        backend.run(image, **state.inputs())
+    backend.close()
+    assert not cuda.buffers and not cuda.queues
+
+
+def test_no_gpu_or_no_cuda_python_is_named_by_the_probe_and_the_backend(
+    tiny_onnx, tmp_path, monkeypatch
+):
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt())
+    monkeypatch.setattr(gpu_runtime, "import_cuda_runtime", lambda: FakeCuda(devices=0))
+    assert gpu_runtime.tensorrt_problem().startswith("no CUDA GPU")
+    with pytest.raises(BackendUnavailableError, match="CUDA device 0 asked for, 0 present"):
+        create_backend("tensorrt", tiny_onnx, cache_dir=tmp_path)
+    monkeypatch.undo()
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt())
+    for name in ("cuda", "cuda.bindings", "cuda.cudart"):
+        monkeypatch.setitem(sys.modules, name, None)
+    assert gpu_runtime.tensorrt_problem().startswith("cuda-python does not import")
+    with pytest.raises(BackendUnavailableError, match="pip install cuda-python"):
+        create_backend("tensorrt", tiny_onnx, cache_dir=tmp_path)
