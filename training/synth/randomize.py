@@ -89,15 +89,20 @@ def degrade_frame(image: np.ndarray, look: Look, rng: np.random.Generator) -> np
         cv2.blur(image, (round(px), 1), dst=image)
     elif look.blur == SOFT and px >= 0.1:
         small = (max(1, round(cols / (1.0 + px))), max(1, round(rows / (1.0 + px))))
-        low = _jpeg_round_trip(cv2.resize(image, small, interpolation=cv2.INTER_AREA), look.jpeg)
-        return cv2.resize(low, (cols, rows), interpolation=cv2.INTER_LINEAR)
-    return _jpeg_round_trip(image, look.jpeg)
+        # Halve first (Gaussian pyramid) when shrinking by 2 or more: bilinear alone would
+        # alias, and INTER_AREA at non-integer factors is several times slower.
+        source = cv2.pyrDown(image) if px >= 1.0 and min(rows, cols) >= 2 else image
+        low = cv2.resize(source, small, interpolation=cv2.INTER_LINEAR)
+        return cv2.resize(
+            jpeg_round_trip(low, look.jpeg), (cols, rows), interpolation=cv2.INTER_LINEAR
+        )
+    return jpeg_round_trip(image, look.jpeg)
 
 
-def _jpeg_round_trip(image: np.ndarray, quality: int) -> np.ndarray:
+def jpeg_round_trip(image: np.ndarray, quality: int) -> np.ndarray:
     """An RGB image as it comes back from JPEG at a quality."""
     bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError(f"JPEG encoding of a {image.shape} frame failed")
-    return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return cv2.imdecode(data, cv2.IMREAD_COLOR_RGB)

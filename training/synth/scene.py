@@ -27,9 +27,7 @@ from training.synth.randomize import Look, degrade_frame, draw_look
 
 REFERENCE_HEIGHT = 2160
 MIN_FRAME_SIDE = 16
-
-
-_GRAIN_TILE = 128
+_GRAIN_TILE = 128  # side of the noise tile whose randomly offset windows make each frame's grain
 
 
 @dataclass(frozen=True)
@@ -45,6 +43,7 @@ class SceneConfig:
     # Largest camera pan speed, pixels per frame at 2160 rows (0: a static camera).
     pan_speed: float = 12.0
     # Sensor grain: uniform noise of this many grey levels added to every pixel (0: none).
+    # Randomised looks draw their own sensor noise instead.
     grain: int = 4
     # Domain randomisation: each sequence draws its own look (styles, horizon, band, colours,
     # lighting, blur, noise, JPEG quality, distractors); see docs/synthetic_data.md. False
@@ -255,12 +254,18 @@ class SceneSequence:
         return x, horizon + o.drop * grow, o.size * grow, tracks
 
     def _rasters(
-        self, t: int, with_pixels: bool, objects: bool = True
+        self,
+        t: int,
+        x: np.ndarray,
+        bottom: np.ndarray,
+        size: np.ndarray,
+        with_pixels: bool,
+        objects: bool = True,
     ) -> list[tuple[int, Raster, tuple[int, int, int, int], np.ndarray]]:
-        """Rasterize what is in view at frame t far to near: (index, raster, in-frame box
-        (tight), mask cropped to that box) per item; distractors only unless `objects`."""
+        """Rasterize what is in view at frame t (placed by _place) far to near: (index,
+        raster, in-frame box (tight), mask cropped to that box) per item; distractors only
+        unless `objects`."""
         cfg, o = self.config, self._objects
-        x, bottom, size, _ = self._place(t)
         half = size / 2 + 2
         near = (
             (x + half > 0)
@@ -311,10 +316,10 @@ class SceneSequence:
     def layers(self, frame_index: int) -> list[tuple[int, np.ndarray, np.ndarray]]:
         """What a frame draws, far to near: (label, in-frame box xyxy, mask cropped to the
         box) per item; distractors have negative labels. For checking the ground truth."""
-        self._check_index(frame_index)
+        x, bottom, size, _ = self._place(frame_index)
         return [
             (int(self._objects.labels[i]), np.array(box), crop)
-            for i, _, box, crop in self._rasters(frame_index, False)
+            for i, _, box, crop in self._rasters(frame_index, x, bottom, size, False)
         ]
 
     def _compose(self, t: int, image: np.ndarray | None, objects: bool = True) -> FrameTruth:
@@ -323,7 +328,8 @@ class SceneSequence:
         Draws them into `image` when one is given (only the distractors unless `objects`).
         Distractors hide objects like nearer objects do but are not annotated.
         """
-        kept = self._rasters(t, image is not None, objects)
+        x, bottom, size, tracks = self._place(t)
+        kept = self._rasters(t, x, bottom, size, image is not None, objects)
         box_array = np.array([box for _, _, box, _ in kept], np.int64).reshape(-1, 4)
         totals = [np.count_nonzero(r.mask) for _, r, _, _ in kept]
         ignore = ignored(box_array, [crop for _, _, _, crop in kept], totals)
@@ -338,7 +344,7 @@ class SceneSequence:
             camera_x=self.camera_x(t),
             boxes=box_array[annotated].astype(np.float32),
             labels=self._objects.labels[index],
-            track_ids=self._place(t)[3][index],
+            track_ids=tracks[index],
             ignore=ignore[annotated],
         )
 

@@ -1,10 +1,12 @@
 """Time frame rendering with the fixed look and with randomised looks (SceneConfig.randomize).
 
-    python -m training.synth.timing [--sequences 4] [--frames 5] [--height 2160] [--width 3840]
+    python -m training.synth.timing [--sequences 6] [--frames 6] [--height 2160] [--width 3840]
 
-Per look it prints the median time of one frame (frames 1.. of each sequence: the world is
-already built) and of a sequence's first frame (which builds the world), plus the median time
-of writing one such frame as pdn-synth does (JPEG quality 95, training.coco).
+Per look it prints medians, in CPU milliseconds of this process (all its threads: the cost of
+a frame, steady even on a busy machine) and in wall milliseconds: one frame (frames 1.. of
+each sequence, the world already built), a sequence's first frame (which builds the world),
+writing one such frame as pdn-synth does (JPEG quality 95, training.coco), and the JPEG round
+trip (quality 75) that randomised looks put each full-resolution frame through.
 """
 
 from __future__ import annotations
@@ -15,65 +17,71 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
 
 import cv2
 
 from training.coco import JPEG_QUALITY
+from training.synth.randomize import jpeg_round_trip
 from training.synth.scene import SceneConfig, SceneSequence
 
-T = TypeVar("T")
+
+class _Clock:
+    """CPU and wall seconds of calls, per name."""
+
+    def __init__(self) -> None:
+        self.cpu: dict[str, list[float]] = {}
+        self.wall: dict[str, list[float]] = {}
+
+    def __call__(self, name: str, function: Callable[..., object], *args: object) -> object:
+        """Call function(*args), record its CPU and wall time under name, return its result."""
+        cpu, wall = time.process_time(), time.perf_counter()
+        result = function(*args)
+        self.cpu.setdefault(name, []).append(time.process_time() - cpu)
+        self.wall.setdefault(name, []).append(time.perf_counter() - wall)
+        return result
+
+    def line(self, name: str) -> str:
+        """'CPU median / wall median ms' of a name."""
+        cpu, wall = (1000 * statistics.median(times[name]) for times in (self.cpu, self.wall))
+        return f"{cpu:.0f} / {wall:.0f} ms"
 
 
-def _timed(function: Callable[..., T], *args: object) -> tuple[float, T]:
-    """Wall time (s) of one call, and what it returned."""
-    start = time.perf_counter()
-    result = function(*args)
-    return time.perf_counter() - start, result
-
-
-def measure(config: SceneConfig, sequences: int) -> dict[str, float]:
-    """Median milliseconds of a frame, of a first frame (with the world) and of writing a
-    frame's JPEG, and the number of frames timed."""
-    frames, firsts, writes = [], [], []
+def measure(config: SceneConfig, sequences: int) -> _Clock:
+    """Time the frames of `sequences` sequences (seeds 0..) and their JPEG write and trip."""
+    clock = _Clock()
     with tempfile.TemporaryDirectory() as folder:
         path = str(Path(folder) / "frame.jpg")
+        quality = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
         for seed in range(sequences):
             sequence = SceneSequence(seed, config)
-            firsts.append(_timed(sequence.render, 0)[0])
+            clock("first frame", sequence.render, 0)
             for t in range(1, len(sequence)):
-                elapsed, frame = _timed(sequence.render, t)
-                frames.append(elapsed)
+                frame = clock("frame", sequence.render, t)
                 bgr = cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR)
-                quality = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
-                writes.append(_timed(cv2.imwrite, path, bgr, quality)[0])
-    return {
-        "frame_ms": 1000 * statistics.median(frames),
-        "first_frame_ms": 1000 * statistics.median(firsts),
-        "jpeg_write_ms": 1000 * statistics.median(writes),
-        "frames": len(frames),
-    }
+                clock("JPEG write", cv2.imwrite, path, bgr, quality)
+                clock("JPEG round trip", jpeg_round_trip, frame.image, 75)
+    return clock
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the medians for the fixed look and for randomised looks."""
     parser = argparse.ArgumentParser(prog="python -m training.synth.timing", description=__doc__)
-    parser.add_argument("--sequences", type=int, default=4)
-    parser.add_argument("--frames", type=int, default=5, help="frames per sequence (>= 2)")
+    parser.add_argument("--sequences", type=int, default=6)
+    parser.add_argument("--frames", type=int, default=6, help="frames per sequence (>= 2)")
     parser.add_argument("--height", type=int, default=2160)
     parser.add_argument("--width", type=int, default=3840)
     args = parser.parse_args(argv)
     if args.sequences < 1 or args.frames < 2:
         parser.error("need --sequences >= 1 and --frames >= 2")
+    print(f"medians, CPU / wall, {args.sequences} sequences x {args.frames - 1} frames:")
     for randomize in (False, True):
         config = SceneConfig(
             height=args.height, width=args.width, frames=args.frames, randomize=randomize
         )
-        result = measure(config, args.sequences)
+        clock = measure(config, args.sequences)
         print(
-            f"{'randomized' if randomize else 'fixed look':>10}: frame {result['frame_ms']:.0f} ms"
-            f" (median of {result['frames']}), first frame with world "
-            f"{result['first_frame_ms']:.0f} ms, JPEG write {result['jpeg_write_ms']:.0f} ms"
+            f"{'randomized' if randomize else 'fixed look'}: "
+            + ", ".join(f"{name} {clock.line(name)}" for name in clock.cpu)
         )
     return 0
 
