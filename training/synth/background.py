@@ -233,69 +233,100 @@ def paint_world(
     _paint_clutter(rng, world, horizon, cam_height, palette, s, count)
 
 
+def _paint_skyline(
+    rng: np.random.Generator, world: np.ndarray, horizon: int, haze: np.ndarray, s: float
+) -> None:
+    """Buildings of random widths and heights standing on the horizon, often with lit windows."""
+    cols = world.shape[1]
+    x = 0.0
+    tallest = rng.uniform(0.2, 1.0) * min(horizon, 400 * s)
+    base = 0.5 * haze + 0.5 * random_color(rng)
+    while x < cols:
+        w, h = rng.uniform(15, 160) * s, rng.uniform(0.1, 1.0) * tallest
+        wall = cv_color(base, rng.uniform(0.5, 1.1))
+        x0, x1, top = round(x), round(x + w), round(horizon - h)
+        cv2.rectangle(world, (x0, top), (x1, horizon), wall, -1)
+        if rng.random() < 0.6 and w > 6 * s and h > 8 * s:
+            lit = cv_color(hsv(0.13, rng.uniform(0, 0.5), rng.uniform(0.5, 1.0)))
+            step = max(3, round(rng.uniform(5, 12) * s))
+            for wy in range(top + step // 2, horizon - step, step):
+                for wx in range(x0 + step // 2, x1 - step // 2, step):
+                    cv2.rectangle(world, (wx, wy), (wx + step // 3, wy + step // 3), lit, -1)
+        x += w + rng.uniform(0, 30) * s
+
+
+def _paint_sea(
+    rng: np.random.Generator, world: np.ndarray, horizon: int, haze: np.ndarray, s: float
+) -> None:
+    """A water band below the horizon, darker towards the camera, with light streaks."""
+    rows, cols = world.shape[:2]
+    depth = max(2, round(rng.uniform(0.05, 0.35) * (rows - horizon)))
+    water = 0.5 * haze + 0.5 * hsv(
+        rng.uniform(0.45, 0.65), rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.7)
+    )
+    ramp = np.linspace(1.0, 0.7, depth)[:, None, None]
+    world[horizon : horizon + depth] = np.clip(water * ramp, 0, 255).astype(np.uint8)
+    for _ in range(round(cols * depth / (400 * s * s) + 1)):
+        y = round(horizon + depth * rng.random() ** 1.5)
+        x = round(rng.uniform(0, cols))
+        half = round(rng.uniform(3, 40) * s * (1 + 3 * (y - horizon) / depth))
+        cv2.line(world, (x - half, y), (x + half, y), cv_color(water, 1.3), 1)
+
+
+def _paint_fields(
+    rng: np.random.Generator, world: np.ndarray, horizon: int, haze: np.ndarray, s: float
+) -> None:
+    """Strips below the horizon, taller towards the camera, cut into crop-coloured fields
+    blended over the ground texture."""
+    rows, cols = world.shape[:2]
+    y = float(horizon)
+    bottom = horizon + rng.uniform(0.2, 0.8) * (rows - horizon)
+    while y < bottom:
+        h = max(2.0, (y - horizon + 4 * s) * rng.uniform(0.2, 0.6))
+        x = 0.0
+        while x < cols:
+            w = rng.uniform(100, 900) * s
+            crop = hsv(rng.uniform(0.05, 0.35), rng.uniform(0.3, 0.8), rng.uniform(0.3, 0.8))
+            area = world[round(y) : round(y + h), round(x) : round(x + w)]
+            area[:] = np.clip(0.45 * area + 0.55 * crop, 0, 255).astype(np.uint8)
+            x += w
+        y += h
+
+
+def _paint_forest(
+    rng: np.random.Generator, world: np.ndarray, horizon: int, haze: np.ndarray, s: float
+) -> None:
+    """A dense treeline of overlapping crowns standing on the horizon."""
+    rows, cols = world.shape[:2]
+    tallest = rng.uniform(0.02, 0.12) * rows
+    green = hsv(rng.uniform(0.2, 0.45), rng.uniform(0.3, 0.8), rng.uniform(0.12, 0.4))
+    x = 0.0
+    while x < cols:
+        r = rng.uniform(0.15, 0.5) * tallest
+        cy = horizon - rng.uniform(0.2, 1.0) * (tallest - r)
+        crown = cv_color(green, rng.uniform(0.7, 1.3))
+        cv2.circle(world, (round(x), round(cy)), round(r), crown, -1)
+        cv2.rectangle(
+            world, (round(x - r), round(cy)), (round(x + r), horizon), cv_color(green, 0.8), -1
+        )
+        x += r * rng.uniform(0.5, 1.2)
+
+
 def _paint_band(
     rng: np.random.Generator, world: np.ndarray, horizon: int, look: Look, s: float
 ) -> None:
     """The band along the horizon: hills, a skyline, the sea, fields or a forest edge."""
-    rows, cols = world.shape[:2]
     haze = look.sky[1]
     if look.band == PLAIN:
         _paint_hills(rng, world, horizon, (0.45 * look.ground[0] + 0.55 * haze) * 0.85, s)
-    elif look.band == SKYLINE:
-        x = 0.0
-        tallest = rng.uniform(0.2, 1.0) * min(horizon, 400 * s)
-        base = 0.5 * haze + 0.5 * random_color(rng)
-        while x < cols:
-            w, h = rng.uniform(15, 160) * s, rng.uniform(0.1, 1.0) * tallest
-            wall = cv_color(base, rng.uniform(0.5, 1.1))
-            x0, x1, top = round(x), round(x + w), round(horizon - h)
-            cv2.rectangle(world, (x0, top), (x1, horizon), wall, -1)
-            if rng.random() < 0.6 and w > 6 * s and h > 8 * s:
-                lit = cv_color(hsv(0.13, rng.uniform(0, 0.5), rng.uniform(0.5, 1.0)))
-                step = max(3, round(rng.uniform(5, 12) * s))
-                for wy in range(top + step // 2, horizon - step, step):
-                    for wx in range(x0 + step // 2, x1 - step // 2, step):
-                        cv2.rectangle(world, (wx, wy), (wx + step // 3, wy + step // 3), lit, -1)
-            x += w + rng.uniform(0, 30) * s
-    elif look.band == SEA:
-        depth = max(2, round(rng.uniform(0.05, 0.35) * (rows - horizon)))
-        water = 0.5 * haze + 0.5 * hsv(
-            rng.uniform(0.45, 0.65), rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.7)
-        )
-        ramp = np.linspace(1.0, 0.7, depth)[:, None, None]
-        world[horizon : horizon + depth] = np.clip(water * ramp, 0, 255).astype(np.uint8)
-        for _ in range(round(cols * depth / (400 * s * s) + 1)):
-            y = round(horizon + depth * rng.random() ** 1.5)
-            x = round(rng.uniform(0, cols))
-            half = round(rng.uniform(3, 40) * s * (1 + 3 * (y - horizon) / depth))
-            cv2.line(world, (x - half, y), (x + half, y), cv_color(water, 1.3), 1)
-    elif look.band == FIELDS:
-        y = float(horizon)
-        bottom = horizon + rng.uniform(0.2, 0.8) * (rows - horizon)
-        while y < bottom:
-            h = max(2.0, (y - horizon + 4 * s) * rng.uniform(0.2, 0.6))
-            x = 0.0
-            while x < cols:
-                w = rng.uniform(100, 900) * s
-                crop = hsv(rng.uniform(0.05, 0.35), rng.uniform(0.3, 0.8), rng.uniform(0.3, 0.8))
-                area = world[round(y) : round(y + h), round(x) : round(x + w)]
-                area[:] = np.clip(0.45 * area + 0.55 * crop, 0, 255).astype(np.uint8)
-                x += w
-            y += h
-    else:  # FOREST
-        tallest = rng.uniform(0.02, 0.12) * rows
-        green = hsv(rng.uniform(0.2, 0.45), rng.uniform(0.3, 0.8), rng.uniform(0.12, 0.4))
-        x = 0.0
-        while x < cols:
-            r = rng.uniform(0.15, 0.5) * tallest
-            cy = horizon - rng.uniform(0.2, 1.0) * (tallest - r)
-            cv2.circle(
-                world, (round(x), round(cy)), round(r), cv_color(green, rng.uniform(0.7, 1.3)), -1
-            )
-            cv2.rectangle(
-                world, (round(x - r), round(cy)), (round(x + r), horizon), cv_color(green, 0.8), -1
-            )
-            x += r * rng.uniform(0.5, 1.2)
+    else:
+        painters = {
+            SKYLINE: _paint_skyline,
+            SEA: _paint_sea,
+            FIELDS: _paint_fields,
+            FOREST: _paint_forest,
+        }
+        painters[look.band](rng, world, horizon, haze, s)
 
 
 def _shade_world(world: np.ndarray, look: Look, horizon: int, frame_cols: int) -> None:

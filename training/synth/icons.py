@@ -295,7 +295,7 @@ def _draw_building(p: Painter, b: Place, colors: np.ndarray, variant: int) -> No
     top = 0.25 if variant == 0 else 0.0
     p.polygon(b.poly((0.0, top), (1.0, top), (1.0, 1.0), (0.0, 1.0)), wall)
     if variant == 0:
-        p.polygon(b.poly((-0.0, top + 0.02), (0.5, 0.0), (1.0, top + 0.02)), roof)
+        p.polygon(b.poly((0.0, top + 0.02), (0.5, 0.0), (1.0, top + 0.02)), roof)
     rows, cols = 3, 4
     for r in range(rows):
         for c in range(cols):
