@@ -3,10 +3,11 @@
     python -m training.synth.timing [--sequences 6] [--frames 6] [--height 2160] [--width 3840]
 
 Per look it prints medians, in CPU milliseconds of this process (all its threads: the cost of
-a frame, steady even on a busy machine) and in wall milliseconds: one frame (frames 1.. of
-each sequence, the world already built), a sequence's first frame (which builds the world),
-writing one such frame as pdn-synth does (JPEG quality 95, training.coco), and the JPEG round
-trip (quality 75) that randomised looks put each full-resolution frame through.
+a frame, steadier than wall time on a busy machine) and in wall milliseconds: one frame
+(frames 1.. of each sequence, the world already built), its ground truth alone (truth(), no
+pixels), a sequence's first frame (which builds the world), writing one such frame as
+pdn-synth does (JPEG quality 95, training.coco), and the JPEG round trip (quality 75) that
+randomised looks put each full-resolution frame through.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def measure(config: SceneConfig, sequences: int) -> _Clock:
             clock("first frame", sequence.render, 0)
             for t in range(1, len(sequence)):
                 frame = clock("frame", sequence.render, t)
+                clock("truth only", sequence.truth, t)
                 bgr = cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR)
                 clock("JPEG write", cv2.imwrite, path, bgr, quality)
                 clock("JPEG round trip", jpeg_round_trip, frame.image, 75)
