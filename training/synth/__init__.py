@@ -14,7 +14,8 @@ covers columns x1 .. x2-1 and rows y1 .. y2-1.
 Modules, one job each: drawing (pixel-exact shapes and masks), icons (class and distractor
 shapes), appearance (palettes, variants, styles, rasterizing), background (the world),
 objects (sampling, motion, ignore policy), randomize (a sequence's look, camera degradation),
-scene (configuration, frames, SceneSequence).
+scene (configuration, frames, SceneSequence); and two commands, timing and contact_sheet
+(python -m training.synth.timing, python -m training.synth.contact_sheet).
 """
 
 from training.synth.appearance import draw_object
