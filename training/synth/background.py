@@ -48,7 +48,6 @@ _CLUTTER_SIZE = np.array([0.8, 1.5, 4.0, 1.3])
 
 
 # Bands painted along the horizon of randomised looks.
-# Bands painted along the horizon.
 PLAIN, SKYLINE, SEA, FIELDS, FOREST = range(5)
 BANDS = ("plain", "skyline", "sea", "fields", "forest")
 

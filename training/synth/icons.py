@@ -15,9 +15,7 @@ CLASS_NAMES: tuple[str, ...] = DEFAULT_CLASSES
 PERSON, VEHICLE, BICYCLE, ANIMAL, SIGN = range(len(CLASS_NAMES))
 
 
-# Unannotated distractors have negative labels.
-# Unannotated distractors drawn among the objects (negative labels): kind, share, real longer
-# side (m) and width/height range.
+# Unannotated distractors drawn among the objects of randomised looks have negative labels.
 POLE, TREE, ROCK, BUILDING, FENCE = -1, -2, -3, -4, -5
 DISTRACTOR_KINDS = (POLE, TREE, ROCK, BUILDING, FENCE)
 
