@@ -39,7 +39,7 @@ def test_model_patches_are_the_chosen_windows_of_the_frame():
     with torch.no_grad():
         out = model(image, memory, valid, state)
         boxes = out["patch_boxes"].long()
-        crops = model.crop_patches(image.float(), boxes[..., 0], boxes[..., 1]).numpy()
+        crops = model.crop_patches(image.float(), out["patch_boxes"][..., :2]).numpy()
     p = boxes.shape[1]
     frames = image.numpy()
     for b in range(2):
