@@ -18,7 +18,7 @@ from training.synth import (
 )
 from training.synth.appearance import RANDOM_VARIANTS, STYLES, rasterize
 from training.synth.icons import DISTRACTOR_KINDS
-from training.synth.randomize import BLURS
+from training.synth.randomize import BLURS, GAUSSIAN, MOTION, NO_BLUR, SOFT, jpeg_round_trip
 from training.synth_cli import main
 
 RANDOM = SceneConfig(height=270, width=480, frames=3, randomize=True)
@@ -99,13 +99,36 @@ def test_looks_vary_and_repeat_per_seed() -> None:
     assert all(0.15 <= h <= 0.75 for h in horizons)
     assert max(abs(look.slope) for look in looks) > 0.03
     assert {look.blur for look in looks} == set(range(len(BLURS)))
-    assert all(50 <= look.jpeg <= 95 for look in looks)
+    qualities = [look.jpeg for look in looks]
+    assert all(50 <= q <= 95 for q in qualities) and min(qualities) < 65 < 85 < max(qualities)
     assert len({look.lut.tobytes() for look in looks}) == len(looks)
     a, b = SceneSequence(3, RANDOM), SceneSequence(3, RANDOM)
     np.testing.assert_array_equal(a.render(1).image, b.render(1).image)
     assert not np.array_equal(a.render(1).image, a.render(1, degrade=False).image)
     assert not np.array_equal(a.render(1).image, SceneSequence(4, RANDOM).render(1).image)
     assert SceneSequence(3, SceneConfig(height=270, width=480, frames=3)).look is None
+
+
+def test_degradation_blurs_and_compresses() -> None:
+    """Without blur a degraded frame is exactly the clean frame after a JPEG round trip at the
+    look's quality; each blur kind makes it smoother than that. Tall frames with few objects:
+    blur sizes are defined at 2160 rows."""
+    config = SceneConfig(height=2160, width=256, frames=2, objects=(0, 3), randomize=True)
+    seeds = {NO_BLUR: 4, GAUSSIAN: 0, MOTION: 1, SOFT: 14}  # blur strong enough to show
+
+    def roughness(image: np.ndarray) -> float:
+        return float(np.abs(np.diff(image.astype(np.int16), axis=1)).mean())
+
+    for kind, seed in seeds.items():
+        sequence = SceneSequence(seed, config)
+        assert sequence.look.blur == kind
+        clean = sequence.render(1, degrade=False).image
+        degraded = sequence.render(1).image
+        compressed = jpeg_round_trip(clean, sequence.look.jpeg)
+        if kind == NO_BLUR:
+            np.testing.assert_array_equal(degraded, compressed)
+        else:
+            assert roughness(degraded) < 0.9 * roughness(compressed), BLURS[kind]
 
 
 def test_distractors_alone_give_no_annotations() -> None:
