@@ -11,16 +11,21 @@ from collections.abc import Sequence
 import numpy as np
 
 
+def contains(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """[m, n] bool: box inner[j] [n, 4] lies entirely inside box outer[i] [m, 4]."""
+    outer = np.asarray(outer).reshape(-1, 4)
+    inner = np.asarray(inner).reshape(-1, 4)
+    return (inner[None, :, :2] >= outer[:, None, :2]).all(axis=2) & (
+        inner[None, :, 2:] <= outer[:, None, 2:]
+    ).all(axis=2)
+
+
 def containing_patch(boxes: np.ndarray, patch_boxes: np.ndarray) -> np.ndarray:
     """Per box [n, 4]: index of the first patch [P, 4] that contains it entirely, else -1."""
-    boxes = np.asarray(boxes).reshape(-1, 4)
-    patch_boxes = np.asarray(patch_boxes).reshape(-1, 4)
-    if len(boxes) == 0 or len(patch_boxes) == 0:
-        return np.full(len(boxes), -1, np.int64)
-    inside = (boxes[:, None, :2] >= patch_boxes[None, :, :2]).all(axis=2) & (
-        boxes[:, None, 2:] <= patch_boxes[None, :, 2:]
-    ).all(axis=2)
-    return np.where(inside.any(axis=1), inside.argmax(axis=1), -1)
+    inside = contains(patch_boxes, boxes)  # [P, n]
+    if inside.size == 0:
+        return np.full(inside.shape[1], -1, np.int64)
+    return np.where(inside.any(axis=0), inside.argmax(axis=0), -1)
 
 
 def in_any_patch(boxes: np.ndarray, patch_boxes: np.ndarray) -> np.ndarray:

@@ -11,29 +11,17 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch import nn
 
 from pdn_model.config import ModelConfig
+from pdn_runtime.boxes import contains
 from training.losses import Target
 
 SMALL_SIDE = 32.0  # longer side (pixels) below which an object counts as small
 # A priority map whose mean or spread leaves this range has drifted: the saliency logits it
 # is built on stay within a few units, and the learned part is bounded by priority_bound.
 DRIFT_LIMIT = 20.0
-
-
-def contains(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
-    """[P, G] bool: box `inner[g]` lies wholly inside box `outer[p]` (both xyxy)."""
-    outer = np.asarray(outer, dtype=np.float64).reshape(-1, 4)
-    inner = np.asarray(inner, dtype=np.float64).reshape(-1, 4)
-    return (
-        (inner[None, :, 0] >= outer[:, None, 0])
-        & (inner[None, :, 1] >= outer[:, None, 1])
-        & (inner[None, :, 2] <= outer[:, None, 2])
-        & (inner[None, :, 3] <= outer[:, None, 3])
-    )
 
 
 def priority_stats(priority: torch.Tensor, config: ModelConfig) -> dict[str, float]:

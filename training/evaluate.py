@@ -20,7 +20,13 @@ from pdn_runtime import Backend, StreamRunner, create_backend, options_for
 from pdn_runtime.factory import CHECKPOINT_SUFFIXES
 from pdn_runtime.timing import percentiles_ms
 from training.data import FrameRecord, load_frames, read_image
-from training.metrics import FrameResult, patch_recall_small, summarize, write_report
+from training.metrics import (
+    FrameResult,
+    patch_recall_small,
+    summarize,
+    window_precision,
+    write_report,
+)
 
 
 def open_model(
@@ -95,6 +101,7 @@ def evaluate(
     latency_p50, latency_p99 = percentiles_ms([r.latency_s for r in results])
     metrics.update(
         patch_recall_small=patch_recall_small(results),
+        **window_precision(results),
         latency_ms_p50=latency_p50,
         latency_ms_p99=latency_p99,
         backend=runner.describe(),

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from faster_coco_eval import COCO, COCOeval_faster
 
-from pdn_runtime.boxes import box_iou, in_any_patch, longer_side
+from pdn_runtime.boxes import box_iou, contains, in_any_patch, longer_side
 
 MAX_DETS = (10, 100, 300)
 # Longer-side bins (pixels) for recall by size; the first two are what patches are for.
@@ -143,6 +143,20 @@ def patch_recall_small(frames: list[FrameResult]) -> float:
     counts = np.array([small_in_patch(f) for f in frames], np.int64).reshape(-1, 2)
     inside, total = counts.sum(axis=0)
     return float(inside / total) if total else float("nan")
+
+
+def window_precision(frames: list[FrameResult]) -> dict[str, float]:
+    """Per window size S: `window_precision_Spx`, the share of the chosen windows of that size
+    that wholly hold at least one annotated object."""
+    held: dict[int, list[int]] = {}
+    for frame in frames:
+        if frame.patch_boxes is None:
+            raise ValueError(f"frame {frame.image_id} has no patch boxes (the model was not run)")
+        holds = contains(frame.patch_boxes, frame.gt_boxes).any(axis=1)
+        sizes = np.rint(frame.patch_boxes[:, 2] - frame.patch_boxes[:, 0]).astype(int)
+        for size, hit in zip(sizes.tolist(), holds.tolist(), strict=True):
+            held.setdefault(size, []).append(hit)
+    return {f"window_precision_{size}px": float(np.mean(v)) for size, v in sorted(held.items())}
 
 
 def summarize(frames: list[FrameResult], class_names: list[str]) -> tuple[dict, COCOeval_faster]:
