@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 DEFAULT_CLASSES: tuple[str, ...] = ("person", "vehicle", "bicycle", "animal", "sign")
 
-# TensorRT refuses TopK with K >= 3840 (shared ENVIRONMENT.md).
+# TensorRT refuses TopK with K >= 3840 (the TensorRT rules of docs/model.md).
 TENSORRT_MAX_TOPK = 3840
 
 

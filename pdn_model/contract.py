@@ -1,4 +1,4 @@
-"""The model's input/output contract (DESIGN.md), shared by PyTorch, ONNX and the backends.
+"""The model's input/output contract (docs/model.md), shared by PyTorch, ONNX and the backends.
 
 Imports no torch. Shapes use B = batch (cameras), T = memory length, M = tokens per frame,
 C = token dim, S = controller state size, D = max detections, P = selected patches.

@@ -1,7 +1,7 @@
 """PatchDriveNet: look at a cheap global view, choose where detail matters, spend
 high-resolution compute only on the chosen windows.
 
-The forward pass is one exportable graph with the inputs and outputs of DESIGN.md; see
+The forward pass is one exportable graph with the inputs and outputs of docs/model.md; see
 `PatchDriveNet.forward` for keys, shapes and conventions.
 """
 
@@ -63,7 +63,7 @@ class Candidates(NamedTuple):
 
 
 class PatchDriveNet(nn.Module):
-    """The model of DESIGN.md ("The model: one exportable graph"). Build with `build()`."""
+    """PatchDriveNet as one exportable graph (docs/model.md). Build with `build()`."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()

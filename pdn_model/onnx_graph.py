@@ -32,7 +32,7 @@ def _constant_values(graph: onnx.GraphProto) -> dict[str, object]:
 
 
 def check_tensorrt_rules(model: onnx.ModelProto) -> list[str]:
-    """Violations of the TensorRT build rules in shared ENVIRONMENT.md (empty: buildable).
+    """Violations of the TensorRT build rules of docs/model.md (empty: buildable).
 
     Rules: uint8 only as a graph input or output, and an input only feeds Cast nodes; no
     AffineGrid; no antialiased Resize; every TopK has a constant K < 3840.
