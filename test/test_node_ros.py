@@ -2,12 +2,15 @@
 ROS context: bad frames are counted and skipped, the temporal state resets on a time jump
 and a gap, bad parameter values are refused, incompatible QoS is reported, two cameras run
 as one batch, markers follow CameraInfo, the debug image is made only for a subscriber, and
-the node refuses to start with a clear error."""
+the node refuses to start with a clear error. Two cameras get what batch-1 runs give them
+(batch-1 and batch-2 models), the QoS-mismatch log names the fix, and max_detections,
+debug_image off and the counting of dropped frames hold at node level."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from array import array
 from typing import Any
 
@@ -27,7 +30,8 @@ from visualization_msgs.msg import MarkerArray
 from pdn_msgs.msg import DetectionArray
 from pdn_ros.markers import project
 from pdn_ros.node import StartupError
-from pdn_runtime import BackendError
+from pdn_runtime import BackendError, FrameMark, StreamPolicy, StreamRunner, create_backend
+from pdn_runtime.boxes import xyxy_to_center_size
 from training.rosbag_io import pinhole_matrix
 
 H, W = TINY_SIZE
@@ -224,8 +228,24 @@ def test_bad_parameter_values_are_refused_with_a_reason_and_the_old_value_stays(
     assert not rig.node.streams[0].state.memory_valid.any()  # memory_length 0
 
 
+class LogRecorder:
+    """Stands in for a node's logger: records (level, message) and passes the call on."""
+
+    def __init__(self, logger: Any) -> None:
+        self.logger, self.lines = logger, []
+
+    def __getattr__(self, level: str) -> Any:
+        def log(message: str, **kwargs: Any) -> Any:
+            self.lines.append((level, message))
+            return getattr(self.logger, level)(message, **kwargs)
+
+        return log
+
+
 def test_an_incompatible_publisher_is_reported(rig_factory, tiny):
     rig = rig_factory(tiny, qos_reliability="reliable")
+    log = LogRecorder(rig.node.get_logger())
+    rig.node.get_logger = lambda: log
     stats = rig.node.cameras[0].stats
     diagnostics = rig.record(DiagnosticArray, "/diagnostics")
     best_effort = QoSProfile(depth=1, reliability=QoSReliabilityPolicy.BEST_EFFORT)
@@ -236,6 +256,126 @@ def test_an_incompatible_publisher_is_reported(rig_factory, tiny):
     assert rig.spin_until(lambda: len(diagnostics) > 0, timeout_s=3.0)
     status = diagnostics[-1].status[0]
     assert "incompatible QoS" in status.message and status.level == b"\x01"  # WARN
+    assert (
+        "error",
+        "camera: a publisher on /camera/image has a QoS incompatible with this node's reliable "
+        "subscription (offending policy: RELIABILITY). Nothing will arrive from it: set the "
+        "qos_reliability parameter to match the publisher.",
+    ) in log.lines
+
+
+def expected_detections(
+    model: Any, images: list[np.ndarray], stamps: list[int]
+) -> tuple[StreamRunner, list[Any]]:
+    """A batch-1 stream runner and what it finds in one camera's frames with the node's
+    defaults (score_threshold 0, as the rigs below set it)."""
+    runner = StreamRunner(create_backend("onnxruntime", model, device="cpu"))
+    policy = StreamPolicy(max_detections=100)
+    found = [
+        runner.step(image.transpose(2, 0, 1)[None], policy, FrameMark(stamp, W, H))
+        for image, stamp in zip(images, stamps, strict=True)
+    ]
+    return runner, found
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_two_cameras_get_what_batch_1_runs_give_them(rig_factory, tmp_path_factory, batch):
+    from node_support import tiny_onnx
+
+    rig = rig_factory(
+        tiny_onnx(tmp_path_factory, batch=batch), cameras=["left", "right"], score_threshold=0.0
+    )
+    names = ("left", "right")
+    found = {name: rig.record(DetectionArray, f"{name}/detections") for name in names}
+    pubs = {name: rig.publisher(Image, f"{name}/image") for name in names}
+    images = {"left": [frame(11), frame(12), frame(13)], "right": [frame(21), frame(22)]}
+    times = [T0, T0 + S // 10, T0 + 2 * S // 10]
+    for i, stamp in enumerate(times):
+        for name in names:
+            if i < len(images[name]):
+                pubs[name].publish(raw_message(images[name][i], "rgb8", stamp))
+        want = {name: min(i + 1, len(images[name])) for name in names}
+        assert rig.spin_until(lambda w=want: all(len(found[n]) == w[n] for n in names))
+    reference = tiny_onnx(tmp_path_factory, batch=1)
+    for index, name in enumerate(names):
+        runner, expected = expected_detections(reference, images[name], times[: len(images[name])])
+        assert len(found[name]) == len(expected)
+        for message, want in zip(found[name], expected, strict=True):
+            got = np.array(
+                [[d.center_x, d.center_y, d.size_x, d.size_y] for d in message.detections]
+            )
+            assert len(message.detections) == len(want.scores) > 0
+            np.testing.assert_allclose(got, xyxy_to_center_size(want.boxes), atol=1e-3)
+            np.testing.assert_allclose(
+                [d.score for d in message.detections], want.scores, atol=1e-5
+            )
+        state, want_state = rig.node.streams[index].state, runner.streams[0].state
+        for key, values in want_state.inputs().items():
+            np.testing.assert_allclose(state.inputs()[key], values, atol=1e-5, err_msg=key)
+        assert state.memory_valid.sum() == len(images[name])
+    left, right = (rig.node.streams[i].state.memory for i in range(2))
+    assert not np.allclose(left, right)
+
+
+def test_max_detections_caps_each_message_at_the_best_ones(rig_factory, tiny):
+    rig = rig_factory(tiny, score_threshold=0.0)
+    detections = rig.record(DetectionArray, "camera/detections")
+    pub = rig.publisher(Image, "camera/image")
+    pub.publish(raw_message(frame(30), "rgb8", T0))
+    assert rig.spin_until(lambda: len(detections) == 1)
+    rig.node.set_parameters([Parameter("max_detections", Parameter.Type.INTEGER, 3)])
+    pub.publish(raw_message(frame(30), "rgb8", T0 - 5 * S))  # time back: same state, same frame
+    assert rig.spin_until(lambda: len(detections) == 2)
+    everything, capped = ([d.score for d in m.detections] for m in detections)
+    assert len(everything) > 3 and everything == sorted(everything, reverse=True)
+    assert capped == everything[:3]
+
+
+def test_no_debug_image_is_drawn_when_the_parameter_is_off(rig_factory, tiny, monkeypatch):
+    import pdn_ros.node
+
+    drawn = []
+    monkeypatch.setattr(pdn_ros.node, "draw", lambda *a: drawn.append(1))
+    rig = rig_factory(tiny, debug_image=False)
+    detections = rig.record(DetectionArray, "camera/detections")
+    debug = rig.record(Image, "camera/debug_image")
+    assert rig.spin_until(lambda: rig.node.cameras[0].debug.get_subscription_count() > 0)
+    pub = rig.publisher(Image, "camera/image")
+    for i in range(2):
+        pub.publish(raw_message(frame(40 + i), "rgb8", T0 + i * S // 10))
+        assert rig.spin_until(lambda n=i + 1: len(detections) == n)
+    rig.spin_until(lambda: bool(debug), timeout_s=0.5)
+    assert drawn == [] and debug == []
+
+
+def test_frames_replaced_in_the_slot_while_the_model_runs_count_as_dropped(rig_factory, tiny):
+    rig = rig_factory(tiny)
+    detections = rig.record(DetectionArray, "camera/detections")
+    diagnostics = rig.record(DiagnosticArray, "/diagnostics")
+    pub = rig.publisher(Image, "camera/image")
+    running, release = threading.Event(), threading.Event()
+    run = rig.node.backend.run
+
+    def held_run(image: np.ndarray, **state: np.ndarray) -> dict[str, np.ndarray]:
+        running.set()
+        assert release.wait(20.0)
+        return run(image, **state)
+
+    rig.node.backend.run = held_run
+    pub.publish(raw_message(frame(50), "rgb8", T0))
+    assert rig.spin_until(running.is_set)  # the worker holds frame 1 in the model
+    stats = rig.node.cameras[0].stats
+    for i in range(1, 4):
+        pub.publish(raw_message(frame(50 + i), "rgb8", T0 + i * S // 10))
+        assert rig.spin_until(lambda n=i + 1: stats.counts["received"] == n)
+    release.set()
+    assert rig.spin_until(lambda: len(detections) == 2)
+    assert stamps(detections) == [T0, T0 + 3 * S // 10]  # the newest frame, not 2 or 3
+    assert stats.counts["dropped"] == 2 and stats.counts["processed"] == 2
+    diagnostics.clear()
+    assert rig.spin_until(lambda: len(diagnostics) > 0, timeout_s=3.0)
+    values = diagnostics_values(diagnostics, "camera")
+    assert (values["received"], values["dropped"], values["processed"]) == ("4", "2", "2")
 
 
 def test_two_cameras_run_together_through_a_batch_2_model(rig_factory, tmp_path_factory):
