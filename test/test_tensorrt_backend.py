@@ -785,6 +785,15 @@ def test_a_stream_of_frames_matches_onnxruntime_when_work_lands_only_at_synchron
     assert not cuda.buffers and not cuda.queues
 
 
+def inject(fakes: tuple, fail: dict[str, int] | str) -> None:
+    """Make a CUDA call fail after some successes ({name: n}) or a TensorRT step fail (name)."""
+    trt, cuda = fakes
+    if isinstance(fail, dict):
+        cuda.fail.update(fail)
+    else:
+        trt.fail.add(fail)
+
+
 @pytest.mark.parametrize(
     ("fail", "message"),
     [
@@ -798,11 +807,8 @@ def test_a_stream_of_frames_matches_onnxruntime_when_work_lands_only_at_synchron
 def test_a_failure_while_loading_is_a_backend_error_and_frees_what_was_allocated(
     tiny_onnx, tmp_path, fakes, fail, message
 ):
-    trt, cuda = fakes
-    if isinstance(fail, dict):
-        cuda.fail.update(fail)
-    else:
-        trt.fail.add(fail)
+    _, cuda = fakes
+    inject(fakes, fail)
     with pytest.raises(BackendError, match=message):
         create_backend("tensorrt", tiny_onnx, cache_dir=tmp_path)
     assert not cuda.buffers and not cuda.queues
@@ -817,14 +823,11 @@ def test_a_failure_while_loading_is_a_backend_error_and_frees_what_was_allocated
     ],
 )
 def test_a_failure_while_running_is_a_backend_error(tiny_onnx, tmp_path, fakes, fail, message):
-    trt, cuda = fakes
+    _, cuda = fakes
     backend = create_backend("tensorrt", tiny_onnx, cache_dir=tmp_path)
     state = StreamState(backend.info)
     image = np.zeros(backend.info.input_shapes["image"], np.uint8)
-    if isinstance(fail, dict):
-        cuda.fail.update(fail)
-    else:
-        trt.fail.add(fail)
+    inject(fakes, fail)
     with pytest.raises(BackendError, match=message):
         backend.run(image, **state.inputs())
     backend.close()
