@@ -26,6 +26,7 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 from pdn_model.config import DEFAULT_CLASSES
+from pdn_runtime.boxes import class_label, xyxy_to_center_size
 from training.coco import JPEG_QUALITY
 
 if TYPE_CHECKING:
@@ -100,18 +101,18 @@ def truth_detection_fields(frame: Frame, class_names: Sequence[str]) -> list[dic
     return [
         {
             "class_id": label,
-            "label": class_names[label],
+            "label": class_label(class_names, label),
             "score": 1.0,
-            "center_x": (x1 + x2) / 2,
-            "center_y": (y1 + y2) / 2,
-            "size_x": x2 - x1,
-            "size_y": y2 - y1,
+            "center_x": center_x,
+            "center_y": center_y,
+            "size_x": size_x,
+            "size_y": size_y,
             "patch_index": -1,
             "patch_scale": -1,
             "track_id": str(track),
         }
-        for (x1, y1, x2, y2), label, track in zip(
-            frame.boxes[keep].tolist(),
+        for (center_x, center_y, size_x, size_y), label, track in zip(
+            xyxy_to_center_size(frame.boxes[keep]).tolist(),
             frame.labels[keep].tolist(),
             frame.track_ids[keep].tolist(),
             strict=True,

@@ -121,7 +121,8 @@ def _plot_latency(path: Path, run: BagRun) -> None:
 
     ok = [row for row in run.rows if row.result is not None]
     index = [row.index for row in ok]
-    inference = np.array([row.result.timings["inference"] for row in ok]) * 1000
+    inference_s = [row.result.timings["inference"] for row in ok]
+    inference = np.array(inference_s) * 1000
     processing = np.array([row.processing_s for row in ok]) * 1000
     fig, (ax_t, ax_h) = plt.subplots(1, 2, figsize=(10, 3.5))
     ax_t.plot(index, processing, ".-", label="processing (conversion + model + copy)")
@@ -132,7 +133,7 @@ def _plot_latency(path: Path, run: BagRun) -> None:
     ax_t.set_title("time per frame")
     if len(inference):
         ax_h.hist([inference, processing], bins=30, label=["model", "processing"])
-        for value, name in zip(np.percentile(inference, [50, 99]), ("p50", "p99"), strict=True):
+        for value, name in zip(percentiles_ms(inference_s), ("p50", "p99"), strict=True):
             ax_h.axvline(value, color="k", linestyle=":" if name == "p99" else "--")
             ax_h.text(value, ax_h.get_ylim()[1] * 0.9, f" model {name}", fontsize=8)
     ax_h.set_xlabel("ms")
