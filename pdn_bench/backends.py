@@ -139,7 +139,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, command: str) -> int:
-    """Run, write docs/bench_backends.md (and results.json)."""
+    """Run, write bench_backends.md (and results.json)."""
     if args.quick:
         args.runs = 3
     with tempfile.TemporaryDirectory(prefix="pdn-bench-") as work:

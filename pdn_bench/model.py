@@ -194,19 +194,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, command: str) -> int:
-    """Run, write docs/bench_model.md and .png (and results.json); 1 if a target is missed."""
+    """Run, write bench_model.md and .png (and results.json); missed targets are in the
+    report, not the exit status."""
     if args.quick:
         args.runs, args.dense_runs, args.runs_8k = 8, 3, 2
     with tempfile.TemporaryDirectory(prefix="pdn-bench-") as work:
         results = run(args, Path(work))
-    write_report(args, "bench_model", report(results, command), results)
-    plot(results, args.docs / "bench_model.png")
+    path = write_report(
+        args,
+        "bench_model",
+        report(results, command),
+        results,
+        plots=lambda folder: plot(results, folder / "bench_model.png"),
+    )
     pdn = results["modes"]["patchdrivenet"]
     print(
         f"pdn-bench model: 4K median {pdn['median_ms']:.1f} ms (p99 {pdn['p99_ms']:.1f}), "
         f"dense/pdn FLOPs {results['ratios']['flops_ratio']:.1f}x, latency "
         f"{results['ratios']['latency_ratio']:.1f}x, 8K peak "
-        f"{results['8k']['peak_rss_mb']:.0f} MiB -> {args.docs / 'bench_model.md'}"
+        f"{results['8k']['peak_rss_mb']:.0f} MiB -> {path}"
     )
-    return 0 if all(met for _, met in results["targets"].values()) else 1
+    return 0
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from node_support import raw_message, spin_until
 
-from pdn_bench.node import report_stem, where_time_goes
+from pdn_bench.node_report import report_stem, where_time_goes
 
 
 def results(
