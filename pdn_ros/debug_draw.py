@@ -11,9 +11,9 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from pdn_ros.markers import CLASS_COLORS, SCALE_COLORS
+from pdn_ros.markers import CLASS_COLORS, SCALE_COLORS, detection_caption
+from pdn_ros.messages import track_list
 from pdn_runtime import FrameDetections
-from pdn_runtime.boxes import class_label
 
 
 def downscale(planar: np.ndarray, scale: float) -> np.ndarray:
@@ -30,24 +30,32 @@ def _rgb255(rgb: Sequence[float]) -> tuple[int, int, int]:
 
 
 def draw(
-    planar: np.ndarray, result: FrameDetections, scale: float, class_names: Sequence[str]
+    planar: np.ndarray,
+    result: FrameDetections,
+    scale: float,
+    class_names: Sequence[str],
+    track_ids: np.ndarray | None = None,
 ) -> np.ndarray:
     """The downscaled frame with patches (thin, coloured by scale) and detections (thick,
-    coloured by class, labelled with class and score)."""
+    coloured by class, labelled with class, score and track id where `track_ids` has one)."""
     image = downscale(planar, scale)
     for box, s in zip(result.patch_boxes.tolist(), result.patch_scale.tolist(), strict=True):
         x1, y1, x2, y2 = (round(c * scale) for c in box)
         color = _rgb255(SCALE_COLORS[s % len(SCALE_COLORS)])
         cv2.rectangle(image, (x1, y1), (x2 - 1, y2 - 1), color, 1)
-    for box, label, score in zip(
-        result.boxes.tolist(), result.labels.tolist(), result.scores.tolist(), strict=True
+    for box, label, score, track in zip(
+        result.boxes.tolist(),
+        result.labels.tolist(),
+        result.scores.tolist(),
+        track_list(track_ids, len(result.scores)),
+        strict=True,
     ):
         x1, y1, x2, y2 = (round(c * scale) for c in box)
         color = _rgb255(CLASS_COLORS[label % len(CLASS_COLORS)])
         cv2.rectangle(image, (x1 - 1, y1 - 1), (x2, y2), color, 2)
         cv2.putText(
             image,
-            f"{class_label(class_names, label)} {score:.2f}",
+            detection_caption(class_names, label, score, track),
             (x1, max(y1 - 4, 10)),
             cv2.FONT_HERSHEY_SIMPLEX,
             0.4,

@@ -21,6 +21,7 @@ from geometry_msgs.msg import Point
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
+from pdn_ros.messages import track_list
 from pdn_runtime import FrameDetections
 from pdn_runtime.boxes import class_label
 
@@ -82,16 +83,24 @@ def _marker(header: Header, ns: str, index: int, kind: int, rgb: Sequence[float]
     return marker
 
 
+def detection_caption(class_names: Sequence[str], label: int, score: float, track: int) -> str:
+    """A detection's label in markers and the debug image: class, score, and `#id` when it
+    has a track id (>= 0)."""
+    text = f"{class_label(class_names, label)} {score:.2f}"
+    return f"{text} #{track}" if track >= 0 else text
+
+
 def build_markers(
     result: FrameDetections,
     header: Header,
     k: np.ndarray,
     depth: float,
     class_names: Sequence[str],
+    track_ids: np.ndarray | None = None,
 ) -> MarkerArray:
     """DELETEALL, then per patch and per detection a LINE_STRIP rectangle and a text label
     above its top-left corner (namespaces patches, patch_labels, detections,
-    detection_labels)."""
+    detection_labels); detections with a track id (`track_ids`, -1 for none) show it."""
     markers = [Marker(header=header, action=Marker.DELETEALL)]
     line = LINE_PX * depth / k[0, 0]
     text = TEXT_PX * depth / k[1, 1]
@@ -107,10 +116,16 @@ def build_markers(
             i,
             box,
             CLASS_COLORS[label % len(CLASS_COLORS)],
-            f"{class_label(class_names, label)} {score:.2f}",
+            detection_caption(class_names, label, score, track),
         )
-        for i, (box, label, score) in enumerate(
-            zip(result.boxes.tolist(), result.labels.tolist(), result.scores.tolist(), strict=True)
+        for i, (box, label, score, track) in enumerate(
+            zip(
+                result.boxes.tolist(),
+                result.labels.tolist(),
+                result.scores.tolist(),
+                track_list(track_ids, len(result.scores)),
+                strict=True,
+            )
         )
     ]
     for (outline_ns, label_ns), index, box, rgb, label in items:

@@ -30,18 +30,27 @@ def priority_logit(scores: np.ndarray) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
+def track_list(track_ids: np.ndarray | None, count: int) -> list[int]:
+    """Track ids as a list, all -1 when there are none."""
+    return [-1] * count if track_ids is None else np.asarray(track_ids).tolist()
+
+
 def detection_array(
-    result: FrameDetections, class_names: Sequence[str], header: Header
+    result: FrameDetections,
+    class_names: Sequence[str],
+    header: Header,
+    track_ids: np.ndarray | None = None,
 ) -> DetectionArray:
     """The DetectionArray of one frame, stamped with `header` (the image's, or its frame id
-    overridden)."""
+    overridden); `track_id` is the decimal id from `track_ids` ('' for -1 or no tracking)."""
     patch = containing_patch(result.boxes, result.patch_boxes)
     detections = []
-    for (center_x, center_y, size_x, size_y), score, label, index in zip(
+    for (center_x, center_y, size_x, size_y), score, label, index, track in zip(
         xyxy_to_center_size(result.boxes).tolist(),
         result.scores.tolist(),
         result.labels.tolist(),
         patch.tolist(),
+        track_list(track_ids, len(result.scores)),
         strict=True,
     ):
         detections.append(
@@ -55,6 +64,7 @@ def detection_array(
                 size_y=size_y,
                 patch_index=index,
                 patch_scale=int(result.patch_scale[index]) if index >= 0 else -1,
+                track_id=str(track) if track >= 0 else "",
             )
         )
     return DetectionArray(header=header, detections=detections)
