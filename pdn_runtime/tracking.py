@@ -22,6 +22,8 @@ import numpy as np
 import supervision as sv
 from trackers import ByteTrackTracker
 
+from pdn_runtime.stream import FrameDetections
+
 # trackers counts its lost-track buffer in frames of a 30 Hz video and, given stamps, prunes
 # by buffer / 30 seconds; its Kalman step is elapsed seconds x this rate.
 _LIBRARY_RATE_HZ = 30.0
@@ -90,6 +92,14 @@ class Tracker:
                         ids[row] = self._our_id(label, int(library_id))
             self._forget_ended(label, tracker)
         return ids
+
+    def track(self, found: FrameDetections, stamp_ns: int) -> np.ndarray:
+        """Ids of one processed frame's detections (`update`); when the model's temporal
+        state was reset before this frame (`found.reset`: the stream broke), the tracks end
+        first, so ids never bridge a break either."""
+        if found.reset is not None:
+            self.reset()
+        return self.update(found.boxes, found.scores, found.labels, stamp_ns)
 
     def reset(self) -> None:
         """End every track (the next ids are new ones) and forget the last stamp."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pdn_runtime.stream import FrameDetections
 from pdn_runtime.tracking import Tracker, TrackerSettings
 
 STEP_NS = 100_000_000  # 10 Hz
@@ -106,6 +107,28 @@ def test_reset_and_time_going_back_start_new_ids() -> None:
     again = run(tracker, range(2), start_ns=START_NS - 10**9)  # a bag restarted
     assert all(v == -1 for v in again[0].values())
     assert not {i for i in again[1].values()} & (old | set(after[1].values()))
+
+
+def test_a_stream_reset_ends_the_tracks() -> None:
+    def found(reset: str | None) -> FrameDetections:
+        return FrameDetections(
+            boxes=np.array([box(50, 50, 20)], np.float32),
+            scores=np.array([0.9], np.float32),
+            labels=np.array([1]),
+            patch_boxes=np.zeros((0, 4), np.float32),
+            patch_scores=np.zeros(0, np.float32),
+            patch_scale=np.zeros(0, np.int64),
+            width=640,
+            height=480,
+            reset=reset,
+            inference_s=0.0,
+        )
+
+    tracker = Tracker()
+    kept = [tracker.track(found(None), t * STEP_NS)[0] for t in range(3)]
+    assert kept[1] >= 1 and kept[2] == kept[1]
+    after = [tracker.track(found(r), t * STEP_NS)[0] for t, r in ((3, "gap"), (4, None))]
+    assert after[0] == -1 and after[1] not in (-1, kept[1])
 
 
 def test_repeated_stamp_keeps_ids() -> None:

@@ -19,8 +19,10 @@ from pathlib import Path
 from pdn_ros.params import SPECS
 from pdn_ros.tools.bag_eval.report import compute_metrics, write_outputs
 from pdn_ros.tools.bag_eval.run import frame_results, run_bag
+from pdn_ros.tools.bag_eval.tracks import track_run
 from pdn_ros.tools.bag_reader import BagReadError, open_bag
 from pdn_runtime.onnx_file import DEMO_MODEL
+from pdn_runtime.tracking import TrackerSettings
 from training.cli_types import int_at_least
 
 
@@ -70,6 +72,25 @@ def _parser() -> argparse.ArgumentParser:
         default=SPECS["memory_length"].default,
         help="the node's memory_length",
     )
+    tracking = TrackerSettings()
+    parser.add_argument(
+        "--track-max-gap-s",
+        type=float,
+        default=tracking.max_gap_s,
+        help="tracking: how long a lost track waits for its object (seconds)",
+    )
+    parser.add_argument(
+        "--track-high-score",
+        type=float,
+        default=tracking.high_score,
+        help="tracking: detections at or above this score are matched first and start tracks",
+    )
+    parser.add_argument(
+        "--track-match-iou",
+        type=float,
+        default=tracking.match_iou,
+        help="tracking: least IoU between a detection and a track's predicted box",
+    )
     return parser
 
 
@@ -80,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["pdn-bag-eval", *argv])
     out = args.out or Path("out") / "bag_eval" / args.bag.name
     try:
+        tracking = TrackerSettings(
+            max_gap_s=args.track_max_gap_s,
+            high_score=args.track_high_score,
+            match_iou=args.track_match_iou,
+        )
         with ExitStack() as stack:
             bag = open_bag(args.bag, stack)
             run = run_bag(
@@ -99,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     results = frame_results(run)
     metrics, evaluation = compute_metrics(run, results, args.model, args.bag)
+    node_threshold, node_max = SPECS["score_threshold"].default, SPECS["max_detections"].default
+    metrics.update(track_run(run, tracking, node_threshold, node_max))
     write_outputs(out, run, results, metrics, evaluation, command)
     print(json.dumps(metrics, indent=2))
     print(f"pdn-bag-eval: report in {out / 'report.md'}", file=sys.stderr)

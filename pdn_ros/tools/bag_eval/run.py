@@ -51,6 +51,7 @@ class FrameRow:
     result: CameraResult | None
     processing_s: float  # conversion + state policy + model + copying out (FrameProcessor)
     truth: tuple[np.ndarray, np.ndarray] | None = None  # boxes xyxy [N,4], labels [N]
+    truth_tracks: tuple[str, ...] | None = None  # ground-truth track ids, where it has them
     image_id: int | None = None
 
 
@@ -90,6 +91,12 @@ def truth_from_message(msg: Any) -> tuple[np.ndarray, np.ndarray]:
     return boxes, np.array([d.class_id for d in msg.detections], dtype=np.int64)
 
 
+def truth_tracks_from_message(msg: Any) -> tuple[str, ...] | None:
+    """The `track_id` of each object of a pdn_msgs/DetectionArray; None when one has none."""
+    tracks = tuple(d.track_id for d in msg.detections)
+    return tracks if all(tracks) else None
+
+
 def _sample_indices(total: int | None) -> set[int]:
     """Frames to annotate: evenly spread over `total`, or a few early ones when unknown."""
     if total is None:
@@ -126,6 +133,7 @@ def run_bag(
     scale = min(1.0, SAMPLE_WIDTH / info.width)
     rows: list[FrameRow] = []
     truths: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    truth_tracks: dict[int, tuple[str, ...] | None] = {}
     samples: dict[int, np.ndarray] = {}
     last_image_time, error = None, None
     topics = [image_topic] if truth_topic is None else [image_topic, truth_topic]
@@ -137,6 +145,7 @@ def run_bag(
             if message.topic == truth_topic:
                 msg = store.deserialize_cdr(message.raw, message.msgtype)
                 truths[stamp_ns(msg.header)] = truth_from_message(msg)
+                truth_tracks[stamp_ns(msg.header)] = truth_tracks_from_message(msg)
                 continue
             if done:
                 continue
@@ -174,6 +183,7 @@ def run_bag(
     if coco is None:
         for row in rows:
             row.truth = truths.get(row.stamp_ns)
+            row.truth_tracks = truth_tracks.get(row.stamp_ns)
         source = f"topic {truth_topic} (matched by header stamp)"
     else:
         class_names = _attach_coco(rows, coco)
