@@ -18,17 +18,25 @@ COST_PNG = "benchmarks_cost.png"
 def _reproduce(results: dict[str, Any], command: str) -> list[str]:
     """How to make this report again: the data sets' pdn-synth commands and the command."""
     made = {d.name: d for d in DEFAULT_DATA}
-    lines = ["## Reproduce", "", "```"]
-    for name, data in results["sets"].items():
-        if name in made and Path(data["data"]) == made[name].path:
-            lines.append(synth_command(made[name]))
+    synth = [
+        synth_command(made[name])
+        for name, data in results["sets"].items()
+        if name in made and Path(data["data"]) == made[name].path
+    ]
     return [
-        *lines,
+        "## Reproduce",
+        "",
+        "```",
+        *synth,
         command,
         "```",
         "",
-        "The held-out sets are made by the pdn-synth commands above when missing. "
-        "`--budgets` sets the sweep (total windows per frame; default "
+        (
+            "The held-out sets are made by the pdn-synth commands above when missing. "
+            if synth
+            else ""
+        )
+        + "`--budgets` sets the sweep (total windows per frame; default "
         f"{','.join(map(str, DEFAULT_BUDGETS))}); `--out DIR` writes this report, its plots "
         "and results.json into DIR and leaves docs/ alone unless `--report` is given. A missed "
         "target is reported in the Targets table, not in the exit status (2 for bad input: "
@@ -177,7 +185,8 @@ def budget_advice(results: dict[str, Any]) -> list[str]:
             f"that meets the target, else the best AP_small among budgets >= {SPEEDUP_8K:g}x "
             f"faster than SAHI); today's default is {default} "
             f"({','.join(map(str, data['default_patches']))} per scale, "
-            f"{results['default_budget_source']}, the same at every resolution)."
+            f"{results['default_budget_source']}, the same at every resolution; "
+            "`pdn-export --height 4320 --width 7680 --patches K1,K2` exports 8K with another)."
         )
     return [" ".join(lines), ""]
 
