@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -193,6 +194,7 @@ def _run_set(args: argparse.Namespace, data: DataSet, slice_model: tuple, work: 
 
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Export, run every method and budget on every set in its own process, score and collect."""
+    start = time.perf_counter()
     sets = datasets(args)
     from pdn_model.model import DENSE
 
@@ -224,6 +226,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         if data["budgets"]
     }
     results["targets"] = targets(results)
+    results["wall_s"] = time.perf_counter() - start
     return results
 
 

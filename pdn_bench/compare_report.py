@@ -222,7 +222,8 @@ def report(results: dict[str, Any], command: str) -> str:
         f"Produced by `{command}` on {results['machine']}, ONNX Runtime "
         f"{results['onnxruntime']} on the CPU with {results['threads']} threads, weights "
         f"`{results['weights']}`, 1-minute load average {results['load_average_at_start']:.2f} "
-        "when it started. All methods ran on the same held-out frames, one after the other, "
+        f"when it started; the whole run took {results['wall_s'] / 60:.0f} min. All methods "
+        "ran on the same held-out frames, one after the other, "
         "each in a fresh process (peak resident memory = its VmHWM, which includes decoding "
         "the JPEG frames one at a time).",
         "",

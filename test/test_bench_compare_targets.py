@@ -81,6 +81,7 @@ def measured() -> dict[str, Any]:
     results = {
         "machine": "test CPU",
         "load_average_at_start": 0.5,
+        "wall_s": 1500.0,
         "threads": 2,
         "onnxruntime": "1",
         "sahi_version": "0",
@@ -129,6 +130,7 @@ def test_missed_target_is_reported_with_exit_status_0(
     assert "| 4K: dense tiled / PatchDriveNet median latency >= 5 | 5.56 | met |" in report
     assert "lower latency | no budget does; best AP_small share at >= 10x: 0.77x" in report
     assert "**Missed:** 8K: a budget with AP_small" in report
+    assert "the whole run took 25 min" in report
     assert "At 8K, no budget of the sweep reaches" in report
     assert "Suggested 8K default budget: 16 windows" in report
     assert "today's default is 16 (12,4 per scale, ModelConfig.patches_per_scale" in report
