@@ -35,7 +35,7 @@ class TrackerSettings:
     """How tracks are kept and matched (see the module docstring)."""
 
     max_gap_s: float = 1.0  # a lost track waits this long for its object, in seconds
-    high_score: float = 0.5  # detections >= this are matched first and may start tracks
+    high_score: float = 0.3  # detections >= this are matched first and may start tracks
     match_iou: float = 0.1  # least IoU between a detection and a track's predicted box
 
     def __post_init__(self) -> None:

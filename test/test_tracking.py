@@ -58,7 +58,7 @@ def run(tracker: Tracker, frames: range, start_ns: int = START_NS) -> list[dict[
 
 
 def test_ids_stay_with_their_objects() -> None:
-    seen = run(Tracker(), range(25))
+    seen = run(Tracker(TrackerSettings(high_score=0.5)), range(25))
     assert all(v == -1 for v in seen[0].values())  # an id from an object's second frame on
     for name in "abde":
         ids = {frame[name] for frame in seen[1:] if name in frame}
@@ -74,7 +74,7 @@ def test_ids_stay_with_their_objects() -> None:
 
 
 def test_a_gap_longer_than_max_gap_gives_a_new_id() -> None:
-    seen = run(Tracker(TrackerSettings(max_gap_s=0.15)), range(12))
+    seen = run(Tracker(TrackerSettings(max_gap_s=0.15, high_score=0.5)), range(12))
     assert seen[10]["b"] == -1 and seen[11]["b"] not in (-1, seen[7]["b"])
     assert seen[11]["a"] == seen[1]["a"]  # the others are unaffected
 
