@@ -64,6 +64,12 @@ class FrameDetections:
     reset: str | None  # which of RESET_REASONS reset the state before this frame, if any
     inference_s: float  # the model call (shared by the frames of one batch)
 
+    def subset(self, keep: np.ndarray) -> FrameDetections:
+        """The same frame with only the detections `keep` (indices or a boolean mask)."""
+        return dataclasses.replace(
+            self, boxes=self.boxes[keep], scores=self.scores[keep], labels=self.labels[keep]
+        )
+
 
 def reset_reason(previous: FrameMark | None, current: FrameMark, reset_gap_ns: int) -> str | None:
     """Which of RESET_REASONS applies between the last processed frame and this one, if any

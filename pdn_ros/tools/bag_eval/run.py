@@ -11,7 +11,6 @@ truncated or corrupt ends the run with the frames read before the damage and the
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from dataclasses import dataclass
@@ -163,13 +162,7 @@ def run_bag(
                 continue
             if len(rows) in samples_at:
                 found = outcome.found
-                keep = found.scores >= RECALL_SCORE
-                shown = dataclasses.replace(
-                    found,
-                    boxes=found.boxes[keep],
-                    scores=found.scores[keep],
-                    labels=found.labels[keep],
-                )
+                shown = found.subset(found.scores >= RECALL_SCORE)
                 picture = draw(processor.runner.image[0], shown, scale, info.class_names)
                 samples[len(rows)] = picture
             rows.append(FrameRow(len(rows), stamp, "ok", outcome, elapsed))

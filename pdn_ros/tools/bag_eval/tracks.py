@@ -36,9 +36,7 @@ def track_run(
             found = row.result.found
             stretch += found.reset is not None
             keep = select_detections(found.scores, score_threshold, max_detections)
-            found = dataclasses.replace(
-                found, boxes=found.boxes[keep], scores=found.scores[keep], labels=found.labels[keep]
-            )
+            found = found.subset(keep)
             ids, boxes, labels = tracker.track(found, row.stamp_ns), found.boxes, found.labels
             published += len(ids)
             tracked += int((ids >= 0).sum())
