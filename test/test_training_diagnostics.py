@@ -36,6 +36,10 @@ def test_window_stats_count_windows_holding_objects_and_small_objects_inside_win
     assert stats["patch_recall_small"] == pytest.approx(0.5)
     empty = Target(torch.zeros(0, 4), torch.zeros(0, dtype=torch.long))
     assert math.isnan(window_stats(out, [empty], cfg)["patch_recall_small"])
+    # A global-only step (no window) measures no placement at all.
+    none = {"patch_boxes": torch.zeros(1, 0, 4), "patch_scale": torch.zeros(1, 0, dtype=torch.long)}
+    blank = window_stats(none, [target], cfg)
+    assert all(math.isnan(v) for v in blank.values())
 
 
 def test_priority_stats_and_drift_warning():

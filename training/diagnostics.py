@@ -58,7 +58,8 @@ def window_stats(
         f"window_precision_p{config.patch_scales[i]}": held / total if total else math.nan
         for i, (held, total) in chosen.items()
     }
-    stats["patch_recall_small"] = small_found / small_total if small_total else math.nan
+    looked = windows.shape[1] > 0  # global-only steps choose no window: nothing to measure
+    stats["patch_recall_small"] = small_found / small_total if small_total and looked else math.nan
     return stats
 
 

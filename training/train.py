@@ -44,6 +44,7 @@ TRAIN_STATE_FORMAT = "pdn-train-2"
 # Non-finite steps tolerated (skipped) before a run is declared diverged.
 MAX_SKIPPED_STEPS = 20
 LOSS_TERMS = tuple(f.name for f in dataclasses.fields(LossWeights))
+SMOOTH = 20  # log rows per running mean in curves.png
 
 
 def log_columns(model: PatchDriveNet) -> tuple[str, ...]:
@@ -350,10 +351,21 @@ def _warn(path: Path, line: str, progress: tqdm) -> None:
         f.write(f"WARNING: {line}\n")
 
 
+def running_mean(values: np.ndarray, window: int) -> np.ndarray:
+    """Mean of the last `window` finite values at each row (NaN until one is finite)."""
+    out = np.full(len(values), np.nan)
+    for i in range(len(values)):
+        recent = values[max(0, i - window + 1) : i + 1]
+        if np.isfinite(recent).any():
+            out[i] = np.nanmean(recent)
+    return out
+
+
 def plot_curves(log_path: Path, png_path: Path) -> None:
     """The training curves from log.csv: loss terms, learning rate, each scale's priority
     map (mean and spread), window precision and small-object patch recall, and the
-    gradient norm per module."""
+    gradient norm per module. Each curve is a running mean over SMOOTH log rows; gradients of
+    modules a step did not use (0) and patch recall on global-only steps are left out."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -365,8 +377,19 @@ def plot_curves(log_path: Path, png_path: Path) -> None:
         return
     steps = np.array([int(r["step"]) for r in rows])
 
-    def series(key: str) -> np.ndarray:
+    def raw(key: str) -> np.ndarray:
         return np.array([float(r[key]) if r.get(key) not in (None, "") else np.nan for r in rows])
+
+    no_windows = np.all(
+        [np.isnan(raw(c)) for c in rows[0] if c.startswith("window_precision_")], axis=0
+    )
+
+    def series(key: str) -> np.ndarray:
+        """The column, NaN where it measures nothing, as a running mean over SMOOTH rows."""
+        values = raw(key)
+        if key == "patch_recall_small" or key.startswith("grad_"):
+            values[no_windows if key == "patch_recall_small" else values == 0] = np.nan
+        return running_mean(values, SMOOTH)
 
     columns = list(rows[0])
     fig, axes = plt.subplots(2, 3, figsize=(15, 7))
@@ -377,7 +400,7 @@ def plot_curves(log_path: Path, png_path: Path) -> None:
         ax.set_yscale("log")
     ax.set_title("training loss")
     ax.legend(fontsize=7)
-    axes[0, 1].plot(steps, series("lr"))
+    axes[0, 1].plot(steps, raw("lr"))
     axes[0, 1].set_title("learning rate")
     ax = axes[0, 2]
     for key in (c for c in columns if c.startswith("prio_mean_")):
