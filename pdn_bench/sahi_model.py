@@ -14,6 +14,7 @@ from sahi.prediction import ObjectPrediction
 
 from pdn_ros.image_convert import copy_planar
 from pdn_runtime import Backend, StreamState
+from pdn_runtime.boxes import class_label
 
 SAHI, SAHI_GREEDY = "sahi", "sahi greedynmm"
 # SAHI's two recommended settings (confidence threshold of the DetectionModel, and the
@@ -85,7 +86,7 @@ class PdnSliceModel(DetectionModel):
             ObjectPrediction(
                 bbox=box,
                 category_id=label,
-                category_name=self.class_names[label],
+                category_name=class_label(self.class_names, label),
                 score=score,
                 shift_amount=shift,
                 full_shape=full_shape,

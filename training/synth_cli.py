@@ -10,31 +10,17 @@ import argparse
 import contextlib
 import dataclasses
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from tqdm import tqdm
 
+from training.cli_types import int_at_least
 from training.coco import ANNOTATIONS_FILE, IMAGES_DIR, CocoWriter
 from training.rosbag_io import IMAGE_FORMATS, BagWriter, frame_stamp_ns
 from training.synth import SceneConfig, SceneSequence
 
 PROG = "pdn-synth"
-
-
-def _at_least(minimum: int) -> Callable[[str], int]:
-    """argparse type: an integer >= `minimum`."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-
-    return parse
 
 
 def _objects(text: str) -> tuple[int, int]:
@@ -57,17 +43,17 @@ def _parser() -> argparse.ArgumentParser:
         "(DIR/annotations.json, DIR/images/) and optionally as a rosbag2 (mcap) bag.",
     )
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="dataset folder")
-    parser.add_argument("--sequences", type=_at_least(1), default=1, metavar="N")
+    parser.add_argument("--sequences", type=int_at_least(1), default=1, metavar="N")
     parser.add_argument(
         "--frames",
-        type=_at_least(1),
+        type=int_at_least(1),
         default=defaults.frames,
         metavar="F",
         help="frames per sequence (default %(default)s)",
     )
-    parser.add_argument("--height", type=_at_least(1), default=defaults.height)
-    parser.add_argument("--width", type=_at_least(1), default=defaults.width)
-    parser.add_argument("--seed", type=_at_least(0), default=0, metavar="S")
+    parser.add_argument("--height", type=int_at_least(1), default=defaults.height)
+    parser.add_argument("--width", type=int_at_least(1), default=defaults.width)
+    parser.add_argument("--seed", type=int_at_least(0), default=0, metavar="S")
     parser.add_argument(
         "--objects",
         type=_objects,
