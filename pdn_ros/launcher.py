@@ -10,7 +10,10 @@ same parameters with the same functions, so they cannot drift apart:
 `pdn-launch` runs the installed executables as child processes
 (`lib/pdn_ros/pdn_node --ros-args --params-file F -p name:=value ...`), each in its own
 process group and tied to the launcher's life (they get SIGTERM if it dies), forwards
-SIGINT/SIGTERM to them, and stops all of them when one exits.
+SIGINT/SIGTERM to them, and stops all of them when one exits. pdn_node is a lifecycle node:
+the launch file emits its configure and activate transitions when `autostart` is true;
+`pdn-launch`, which has no event system, passes `autostart` on as the node's parameter, so
+the node brings itself to active (or stays unconfigured).
 """
 
 from __future__ import annotations
@@ -70,6 +73,12 @@ ARGUMENTS: tuple[LaunchArgument, ...] = (
         "Also start pdn_synth_camera: a synthetic 4K scene on every camera's topics",
     ),
     LaunchArgument("rviz", "false", "Also start rviz2 with config/pdn.rviz"),
+    LaunchArgument(
+        "autostart",
+        "true",
+        "Bring pdn_node to active (configure, activate); false: it stays unconfigured and "
+        "waits for lifecycle transitions",
+    ),
 )
 ARGUMENT_NAMES = tuple(argument.name for argument in ARGUMENTS)
 
@@ -146,7 +155,7 @@ def commands(values: Mapping[str, str]) -> list[tuple[str, list[str]]]:
     """(name, argv) of every process the arguments ask for, in start order."""
     share = installed("share", PACKAGE)
     params_file = values["params_file"] or str(share.joinpath(*PARAMS_FILE))
-    node_params = node_parameters(values)
+    node_params = {**node_parameters(values), "autostart": truthy(values["autostart"])}
     lib = installed("lib", PACKAGE)
     result = [(NODE_NAME, [str(lib / NODE_EXECUTABLE), *ros_args(params_file, node_params)])]
     if truthy(values["synthetic_camera"]):

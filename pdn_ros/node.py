@@ -1,10 +1,16 @@
-"""`pdn_node`: the PatchDriveNet perception node.
+"""`pdn_node`: the PatchDriveNet perception node, a managed (lifecycle) node.
 
 A thin shell over the modules of this package: per camera it subscribes to the images (raw
 or compressed) and the camera info, keeps the newest frame in a slot for a worker thread
-(`slots`), runs the frames through the model (`frame_processor`), and publishes detections,
-patches, patch markers, a debug image while someone watches it, and /diagnostics at 1 Hz.
-See docs/ros_node.md and docs/parameters.md.
+(`slots`), runs the frames through the model (`frame_processor`), gives the detections track
+ids (`pdn_runtime.tracking`), and publishes detections, patches, patch markers, a debug image
+while someone watches it, and /diagnostics at 1 Hz.
+
+Lifecycle: configure reads and checks the parameters, loads the model and creates the
+publishers and each camera's reset service; activate subscribes and starts the workers;
+deactivate stops them (the model stays loaded); cleanup frees the model. With the parameter
+`autostart` (default true) the node configures and activates itself at start, and a failed
+configure ends the process with one log line. See docs/ros_node.md and docs/parameters.md.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,7 +26,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.exceptions import ParameterException
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.publisher import Publisher
 from rclpy.qos import (
@@ -32,6 +38,7 @@ from rclpy.qos import (
 )
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
+from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
 from pdn_msgs.msg import DetectionArray, PatchArray
@@ -41,12 +48,20 @@ from pdn_ros.frame_processor import Arrival, CameraResult, FrameProcessor, Skipp
 from pdn_ros.image_convert import rgb_image_message
 from pdn_ros.markers import build_markers, camera_info_matrix, fallback_matrix
 from pdn_ros.messages import detection_array, patch_array, stamp_ns
-from pdn_ros.params import PARAMETERS, SPECS, Settings, check_value
+from pdn_ros.params import PARAMETERS, RELOAD, SPECS, Settings, check_value
 from pdn_ros.slots import FrameSlots, Worker
 from pdn_ros.spin import run_node
 from pdn_ros.stats import CameraStats, diagnostic_status
-from pdn_runtime import BackendError, FrameDetections, Stream, create_backend, options_for
+from pdn_runtime import (
+    Backend,
+    BackendError,
+    FrameDetections,
+    Stream,
+    create_backend,
+    options_for,
+)
 from pdn_runtime.onnx_file import DEMO_MODEL
+from pdn_runtime.tracking import Tracker
 
 NODE_NAME = "pdn_node"
 LOG_THROTTLE_S = 5.0
@@ -60,7 +75,8 @@ class StartupError(RuntimeError):
 
 @dataclass
 class Camera:
-    """One camera's publishers, counters and intrinsics."""
+    """One camera's publishers, counters, intrinsics, tracks, and a reset asked for by its
+    service (done by the worker before the camera's next frame)."""
 
     name: str
     stats: CameraStats
@@ -68,20 +84,110 @@ class Camera:
     patches: Publisher
     markers: Publisher
     debug: Publisher
+    tracker: Tracker
     k: np.ndarray | None = None
     fallback_logged: bool = False
+    reset_requested: threading.Event = field(default_factory=threading.Event)
 
 
-class PdnNode(Node):
-    """Parameters, model, per-camera topics and workers; see the module docstring."""
+class PdnNode(LifecycleNode):
+    """Parameters, lifecycle, model, per-camera topics, services and workers; see the module
+    docstring."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
-        self.memory_slots: int | None = None
+        self.backend: Backend | None = None
+        self.cameras: list[Camera] = []
+        self.streams: list[Stream] = []
+        self.workers: list[Worker[Any]] = []
+        self.failure: Exception | None = None  # why the last configure failed
+        self.done = threading.Event()  # set at shutdown: the process then ends
+        self._processors: list[tuple[list[int], FrameProcessor]] = []
+        self._image_subscriptions: list[Any] = []
+        self._reset_services: list[Any] = []
+        self._diagnostics: Publisher | None = None
+        self._diagnostics_timer: Any = None
+        self._starting = False
         self.add_on_set_parameters_callback(self._check_parameters)
         for spec in PARAMETERS:
             self.declare_parameter(spec.name, spec.default, spec.descriptor())
-        values = {name: self.get_parameter(name).value for name in SPECS}
+        self.settings = Settings.from_values(self._values())
+        self.add_post_set_parameters_callback(self._apply_parameters)
+        if self.get_parameter("autostart").value:
+            self._starting = True
+            if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                raise self.failure or StartupError("configure failed")
+            self._starting = False
+            self.trigger_activate()
+
+    def _values(self) -> dict[str, Any]:
+        """Every parameter's current value by name."""
+        return {name: self.get_parameter(name).value for name in SPECS}
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Check the parameters, load the model, create publishers, streams, trackers and
+        reset services; a failure frees what was made, logs the reason and leaves the node
+        unconfigured (at autostart, main() logs it as the one fatal line instead)."""
+        try:
+            self._configure(self._values())
+        except (StartupError, BackendError) as err:
+            self._release()
+            self.failure = err
+            if not self._starting:
+                self.get_logger().error(f"configure failed: {err}")
+            return TransitionCallbackReturn.FAILURE
+        self.failure = None
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Subscribe to every camera, start the workers and the 1 Hz diagnostics."""
+        values = self._values()
+        for group, processor in self._processors:
+            slots: FrameSlots[Any] = FrameSlots(len(group))
+            for slot, index in enumerate(group):
+                self._subscribe(self.cameras[index], slots, slot, values)
+            worker = Worker(
+                f"pdn-{'+'.join(self.cameras[i].name for i in group)}",
+                slots,
+                lambda frames, p=processor: self._handle(p, frames),
+                self._worker_failed,
+                values["batch_wait_s"],
+            )
+            worker.start()
+            self.workers.append(worker)
+        self._diagnostics_timer = self.create_timer(1.0, self._publish_diagnostics)
+        self.get_logger().info("active: subscribed, processing frames")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop subscribing and processing; the model stays loaded."""
+        self._stop_processing()
+        self.get_logger().info("inactive: unsubscribed, model kept")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Free the model, the publishers and the services."""
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop and free everything, from whichever state; the process then ends."""
+        self._release()
+        self.done.set()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """A transition failed with an error: free everything, back to unconfigured."""
+        self.get_logger().error("a lifecycle transition failed: everything released")
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    # ---- set-up and release -------------------------------------------------------------------
+
+    def _configure(self, values: dict[str, Any]) -> None:
+        """Model, checks against it, streams, processors, cameras and /diagnostics."""
         if not values["model_path"]:
             raise StartupError(
                 "parameter model_path is empty: give the exported model, e.g. "
@@ -91,71 +197,62 @@ class PdnNode(Node):
         options = options_for(kind, {"threads": values["threads"]})
         self.backend = create_backend(kind, values["model_path"], **options)
         info = self.backend.info
-        self.memory_slots = info.memory_shape[0]
-        reason = check_value("memory_length", values["memory_length"], self.memory_slots)
         names = list(values["cameras"])
+        reason = check_value(
+            "memory_length", values["memory_length"], info.memory_shape[0]
+        ) or check_value("publish_classes", values["publish_classes"], None, info.class_names)
         if reason is None and info.batch not in (1, len(names)):
             reason = (
                 f"the model takes batch {info.batch} but the node has {len(names)} cameras: "
                 f"export it with --batch {len(names)} (cameras run together) or --batch 1"
             )
         if reason is not None:
-            self.backend.close()
             raise StartupError(reason)
         self.settings = Settings.from_values(values)
-        self.add_post_set_parameters_callback(self._apply_parameters)
         self.streams = [Stream(info) for _ in names]
-        self.cameras, self.workers = self._create_cameras(names, values)
-        self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_timer(1.0, self._publish_diagnostics)
-        for worker in self.workers:
-            worker.start()
+        lock = threading.Lock()
+        # batch 1: a worker per camera; batch = cameras: one worker runs them together
+        groups = [[i] for i in range(len(names))] if info.batch == 1 else [list(range(len(names)))]
+        self._processors = [
+            (group, FrameProcessor(self.backend, lock, group, [self.streams[i] for i in group]))
+            for group in groups
+        ]
+        self.cameras = [self._create_camera(name) for name in names]
+        self._diagnostics = self.create_lifecycle_publisher(DiagnosticArray, "/diagnostics", 10)
         self.get_logger().info(
-            f"{self.backend.describe()}; model {values['model_path']} "
+            f"configured: {self.backend.describe()}; model {values['model_path']} "
             f"({info.width}x{info.height}, batch {info.batch}); cameras {names} "
             f"({values['transport']}, {values['qos_reliability']})"
         )
 
-    # ---- set-up --------------------------------------------------------------------------
-
-    def _create_cameras(
-        self, names: list[str], values: dict[str, Any]
-    ) -> tuple[list[Camera], list[Worker[Any]]]:
-        """Slots, workers, subscriptions and publishers of every camera."""
-        info = self.backend.info
-        lock = threading.Lock()
-        # batch 1: a worker per camera; batch = cameras: one worker runs them together
-        groups = [[i] for i in range(len(names))] if info.batch == 1 else [list(range(len(names)))]
-        cameras: list[Camera | None] = [None] * len(names)
-        workers: list[Worker[Any]] = []
-        for group in groups:
-            slots: FrameSlots[Any] = FrameSlots(len(group))
-            processor = FrameProcessor(self.backend, lock, group, [self.streams[i] for i in group])
-            for slot, index in enumerate(group):
-                cameras[index] = self._create_camera(names[index], slots, slot, values)
-            workers.append(
-                Worker(
-                    f"pdn-{'+'.join(names[i] for i in group)}",
-                    slots,
-                    lambda frames, p=processor: self._handle(p, frames),
-                    self._worker_failed,
-                    values["batch_wait_s"],
-                )
-            )
-        return cameras, workers
-
-    def _create_camera(
-        self, name: str, slots: FrameSlots[Any], slot: int, values: dict[str, Any]
-    ) -> Camera:
-        """One camera's subscriptions (with incompatible-QoS logging) and publishers."""
+    def _create_camera(self, name: str) -> Camera:
+        """One camera's publishers, tracker and reset service."""
         camera = Camera(
             name=name,
             stats=CameraStats(),
-            detections=self.create_publisher(DetectionArray, f"{name}/detections", RESULT_QOS),
-            patches=self.create_publisher(PatchArray, f"{name}/patches", RESULT_QOS),
-            markers=self.create_publisher(MarkerArray, f"{name}/patch_markers", RESULT_QOS),
-            debug=self.create_publisher(Image, f"{name}/debug_image", DEBUG_QOS),
+            detections=self.create_lifecycle_publisher(
+                DetectionArray, f"{name}/detections", RESULT_QOS
+            ),
+            patches=self.create_lifecycle_publisher(PatchArray, f"{name}/patches", RESULT_QOS),
+            markers=self.create_lifecycle_publisher(
+                MarkerArray, f"{name}/patch_markers", RESULT_QOS
+            ),
+            debug=self.create_lifecycle_publisher(Image, f"{name}/debug_image", DEBUG_QOS),
+            tracker=Tracker(self.settings.tracker),
         )
+        self._reset_services.append(
+            self.create_service(
+                Trigger,
+                f"{name}/reset_state",
+                lambda request, response: self._reset_camera(camera, response),
+            )
+        )
+        return camera
+
+    def _subscribe(
+        self, camera: Camera, slots: FrameSlots[Any], slot: int, values: dict[str, Any]
+    ) -> None:
+        """A camera's image and camera_info subscriptions (incompatible QoS logged)."""
         reliability = values["qos_reliability"]
         qos = QoSProfile(
             history=QoSHistoryPolicy.KEEP_LAST,
@@ -167,6 +264,7 @@ class PdnNode(Node):
         )
         compressed = values["transport"] == "compressed"
         image_type = CompressedImage if compressed else Image
+        name = camera.name
         image_topic = f"{name}/image/compressed" if compressed else f"{name}/image"
 
         def on_image(msg: Any) -> None:
@@ -186,32 +284,86 @@ class PdnNode(Node):
                     camera, t, reliability, event
                 )
             )
-            self.create_subscription(msg_type, topic, callback, qos, event_callbacks=events)
-        return camera
+            self._image_subscriptions.append(
+                self.create_subscription(msg_type, topic, callback, qos, event_callbacks=events)
+            )
 
-    # ---- parameters --------------------------------------------------------------------
+    def _stop_processing(self) -> None:
+        """Unsubscribe, stop the workers (each finishes its frame) and the diagnostics."""
+        for subscription in self._image_subscriptions:
+            self.destroy_subscription(subscription)
+        for worker in self.workers:
+            worker.stop()
+        if self._diagnostics_timer is not None:
+            self.destroy_timer(self._diagnostics_timer)
+        self._image_subscriptions, self.workers, self._diagnostics_timer = [], [], None
+
+    def _release(self) -> None:
+        """Back to unconfigured from any state: stop processing, destroy the services and
+        publishers, free the model."""
+        self._stop_processing()
+        for service in self._reset_services:
+            self.destroy_service(service)
+        publishers = [self._diagnostics] if self._diagnostics is not None else []
+        for camera in self.cameras:
+            publishers += [camera.detections, camera.patches, camera.markers, camera.debug]
+        for publisher in publishers:
+            self.destroy_lifecycle_publisher(publisher)
+        if self.backend is not None:
+            self.backend.close()
+        self.backend, self.cameras, self.streams, self._processors = None, [], [], []
+        self._reset_services, self._diagnostics = [], None
+
+    # ---- parameters and services -------------------------------------------------------------
 
     def _check_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
-        """Refuse a value that cannot work, with the reason (the old value stays)."""
+        """Refuse a value that cannot work, or a change the configured node cannot take
+        without a reload, with the reason (the old value stays)."""
+        info = self.backend.info if self.backend is not None else None
         for parameter in parameters:
-            reason = check_value(parameter.name, parameter.value, self.memory_slots)
+            if parameter.name in RELOAD and info is not None:
+                return SetParametersResult(
+                    successful=False,
+                    reason=f"{parameter.name} is read when the node is configured (it needs "
+                    "the model and topics set up again): deactivate and clean up the node, "
+                    "set it, then configure it",
+                )
+            reason = check_value(
+                parameter.name,
+                parameter.value,
+                info.memory_shape[0] if info is not None else None,
+                info.class_names if info is not None else None,
+            )
             if reason is not None:
                 return SetParametersResult(successful=False, reason=reason)
         return SetParametersResult(successful=True)
 
     def _apply_parameters(self, parameters: list[Parameter]) -> None:
         """Give the workers the new settings (one object swap, read per frame)."""
-        self.settings = Settings.from_values(
-            {name: self.get_parameter(name).value for name in SPECS}
-        )
+        self.settings = Settings.from_values(self._values())
         changed = ", ".join(f"{p.name}={p.value!r}" for p in parameters)
         self.get_logger().info(f"parameters changed: {changed}")
+
+    def _reset_camera(self, camera: Camera, response: Trigger.Response) -> Trigger.Response:
+        """The camera's reset service: its worker forgets the temporal memory and ends the
+        tracks before the camera's next frame."""
+        camera.reset_requested.set()
+        response.success = True
+        response.message = f"{camera.name}: temporal memory and tracks reset before its next frame"
+        self.get_logger().info(response.message)
+        return response
 
     # ---- per frame -----------------------------------------------------------------------
 
     def _handle(self, processor: FrameProcessor, frames: list[tuple[int, Any]]) -> None:
         """Run one batch of frames and publish what came out (worker thread)."""
         settings = self.settings
+        for index in processor.cameras:
+            camera = self.cameras[index]
+            if camera.reset_requested.is_set():
+                camera.reset_requested.clear()
+                self.streams[index].restart()
+                camera.tracker.reset()
         for outcome in processor.process(frames, settings):
             camera = self.cameras[outcome.camera]
             if isinstance(outcome, SkippedFrame):
@@ -229,6 +381,26 @@ class PdnNode(Node):
                 )
             self._publish(camera, processor, outcome, settings)
 
+    def _published(self, found: FrameDetections, settings: Settings) -> FrameDetections:
+        """The detections of the classes in `publish_classes` (all when it is empty)."""
+        if not settings.publish_classes:
+            return found
+        names = self.backend.info.class_names
+        wanted = [i for i, name in enumerate(names) if name in settings.publish_classes]
+        return found.subset(np.isin(found.labels, wanted))
+
+    def _track(
+        self, camera: Camera, found: FrameDetections, header: Header, settings: Settings
+    ) -> np.ndarray | None:
+        """Track ids of the published detections (None with tracking off, which ends the
+        tracks); new tracking settings end the tracks too."""
+        if not settings.tracking:
+            camera.tracker.reset()
+            return None
+        if camera.tracker.settings != settings.tracker:
+            camera.tracker.set_settings(settings.tracker)
+        return camera.tracker.track(found, stamp_ns(header))
+
     def _publish(
         self, camera: Camera, processor: FrameProcessor, result: CameraResult, settings: Settings
     ) -> None:
@@ -236,18 +408,20 @@ class PdnNode(Node):
         frame_id = settings.frame_id.replace("{camera}", camera.name) or result.header.frame_id
         header = Header(stamp=result.header.stamp, frame_id=frame_id)
         names = self.backend.info.class_names
-        found = result.found
-        camera.detections.publish(detection_array(found, names, header))
+        found = self._published(result.found, settings)
+        tracks = self._track(camera, found, result.header, settings)
+        camera.detections.publish(detection_array(found, names, header, tracks))
         latency_s = (self.get_clock().now().nanoseconds - stamp_ns(result.header)) / 1e9
         camera.patches.publish(patch_array(found, header))
         camera.stats.processed(len(found.scores), latency=latency_s, **result.timings)
         if camera.markers.get_subscription_count():
             k = self._intrinsics(camera, found)
-            camera.markers.publish(build_markers(found, header, k, settings.marker_depth, names))
+            markers = build_markers(found, header, k, settings.marker_depth, names, tracks)
+            camera.markers.publish(markers)
         if settings.debug_image and camera.debug.get_subscription_count():
             row = processor.cameras.index(result.camera)
             image = processor.runner.image[row]
-            picture = draw(image, found, settings.debug_image_scale, names)
+            picture = draw(image, found, settings.debug_image_scale, names, tracks)
             camera.debug.publish(rgb_image_message(picture, header))
 
     def _intrinsics(self, camera: Camera, found: FrameDetections) -> np.ndarray:
@@ -305,9 +479,7 @@ class PdnNode(Node):
 
     def close(self) -> None:
         """Stop the workers (each finishes its frame), free the model, destroy the node."""
-        for worker in self.workers:
-            worker.stop()
-        self.backend.close()
+        self._release()
         self.destroy_node()
 
 

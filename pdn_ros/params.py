@@ -16,7 +16,9 @@ from rclpy.exceptions import InvalidTopicNameException
 from rclpy.validate_topic_name import validate_topic_name
 
 from pdn_runtime import KINDS, StreamPolicy
+from pdn_runtime.tracking import TrackerSettings
 
+TRACKING = TrackerSettings()  # the tracking parameters' defaults
 TRANSPORTS = ("raw", "compressed")
 RELIABILITIES = ("best_effort", "reliable")
 
@@ -28,15 +30,19 @@ class ParamSpec:
     name: str
     default: Any
     description: str
-    read_only: bool = False
+    read_only: bool = False  # read once when the node starts
+    reload: bool = False  # read at configure: changes only while the node is unconfigured
     choices: tuple[str, ...] = ()
     int_range: tuple[int, int] | None = None
     float_range: tuple[float, float] | None = None
 
     def descriptor(self) -> ParameterDescriptor:
         """The ParameterDescriptor the node declares (ranges, read-only, constraints)."""
+        description = self.description
+        if self.reload:
+            description += " Changes only while the node is unconfigured."
         descriptor = ParameterDescriptor(
-            name=self.name, description=self.description, read_only=self.read_only
+            name=self.name, description=description, read_only=self.read_only
         )
         if self.choices:
             descriptor.additional_constraints = f"one of: {', '.join(self.choices)}"
@@ -53,18 +59,26 @@ class ParamSpec:
 
 PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
+        "autostart",
+        True,
+        "Configure and activate at start, as a plain node would. false: the node starts "
+        "unconfigured and waits for lifecycle transitions (a lifecycle manager, the launch "
+        "file's events).",
+        read_only=True,
+    ),
+    ParamSpec(
         "model_path",
         "",
         "Exported model (.onnx; .engine for tensorrt; a .pt checkpoint for torch). Its input "
         "size and batch are read from the file.",
-        read_only=True,
+        reload=True,
     ),
-    ParamSpec("backend", "auto", "Inference backend.", read_only=True, choices=KINDS),
+    ParamSpec("backend", "auto", "Inference backend.", reload=True, choices=KINDS),
     ParamSpec(
         "threads",
         0,
         "ONNX Runtime intra-op threads (0: one per core).",
-        read_only=True,
+        reload=True,
         int_range=(0, 256),
     ),
     ParamSpec(
@@ -72,13 +86,13 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         ["camera"],
         "Camera names. Camera C reads C/image (or C/image/compressed) and C/camera_info and "
         "publishes C/detections, C/patches, C/patch_markers and C/debug_image.",
-        read_only=True,
+        reload=True,
     ),
     ParamSpec(
         "transport",
         "raw",
         "Image input: raw Image or CompressedImage (JPEG/PNG).",
-        read_only=True,
+        reload=True,
         choices=TRANSPORTS,
     ),
     ParamSpec(
@@ -86,7 +100,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "best_effort",
         "Reliability of the image and camera_info subscriptions (best_effort: sensor-data "
         "QoS, which accepts both kinds of publisher).",
-        read_only=True,
+        reload=True,
         choices=RELIABILITIES,
     ),
     ParamSpec(
@@ -94,7 +108,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         1,
         "History depth of the subscriptions (1: DDS keeps only the newest frame, which is "
         "all the node's newest-frame slot would use).",
-        read_only=True,
+        reload=True,
         int_range=(1, 1000),
     ),
     ParamSpec(
@@ -128,7 +142,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         0.02,
         "With a model batch equal to the number of cameras: how long a ready frame waits "
         "for the other cameras' frames before the batch runs without them (seconds).",
-        read_only=True,
+        reload=True,
         float_range=(0.0, 1.0),
     ),
     ParamSpec(
@@ -155,13 +169,50 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "rectangles; any value overlays the same pixels in RViz's Camera display.",
         float_range=(0.01, 1000.0),
     ),
+    ParamSpec(
+        "publish_classes",
+        "",
+        "Comma-separated class names to publish ('': every class of the model); other "
+        "classes are neither published nor tracked.",
+    ),
+    ParamSpec(
+        "tracking",
+        True,
+        "Give each detection a track id (Detection.track_id): ByteTrack per camera and class.",
+    ),
+    ParamSpec(
+        "track_max_gap_s",
+        TRACKING.max_gap_s,
+        "How long a lost track waits for its object (seconds) before a new id is given.",
+        float_range=(0.01, 3600.0),
+    ),
+    ParamSpec(
+        "track_high_score",
+        TRACKING.high_score,
+        "Detections at or above this score are matched to tracks first and may start "
+        "tracks; lower ones only continue tracks.",
+        float_range=(0.0, 1.0),
+    ),
+    ParamSpec(
+        "track_match_iou",
+        TRACKING.match_iou,
+        "Least IoU between a detection and a track's predicted box for them to match.",
+        float_range=(0.0, 1.0),
+    ),
 )
 SPECS: dict[str, ParamSpec] = {spec.name: spec for spec in PARAMETERS}
+RELOAD = frozenset(spec.name for spec in PARAMETERS if spec.reload)
 
 
-def check_value(name: str, value: Any, memory_slots: int | None = None) -> str | None:
+def check_value(
+    name: str,
+    value: Any,
+    memory_slots: int | None = None,
+    class_names: Sequence[str] | None = None,
+) -> str | None:
     """Why `value` cannot be parameter `name`, or None when it can. `memory_slots` is the
-    loaded model's memory length T (None before the model is loaded)."""
+    loaded model's memory length T and `class_names` its classes (None before the model is
+    loaded)."""
     spec = SPECS.get(name)
     if spec is None:
         return None  # not ours (use_sim_time and the like)
@@ -175,7 +226,19 @@ def check_value(name: str, value: Any, memory_slots: int | None = None) -> str |
         return f"memory_length {value} is more than the model's {memory_slots} memory slots"
     if name == "cameras":
         return check_cameras(value)
+    if name == "publish_classes" and class_names is not None:
+        unknown = [n for n in class_list(value) if n not in class_names]
+        if unknown:
+            return (
+                f"publish_classes names {', '.join(unknown)}, not a class of the model "
+                f"(its classes: {', '.join(class_names)})"
+            )
     return None
+
+
+def class_list(text: str) -> list[str]:
+    """'car, person' -> ['car', 'person'] (publish_classes)."""
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def check_cameras(names: Sequence[str]) -> str | None:
@@ -204,6 +267,9 @@ class Settings:
     debug_image_scale: float
     frame_id: str
     marker_depth: float
+    publish_classes: tuple[str, ...]  # () = every class
+    tracking: bool
+    tracker: TrackerSettings
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> Settings:
@@ -217,6 +283,13 @@ class Settings:
             debug_image_scale=float(values["debug_image_scale"]),
             frame_id=str(values["frame_id"]),
             marker_depth=float(values["marker_depth"]),
+            publish_classes=tuple(class_list(values["publish_classes"])),
+            tracking=bool(values["tracking"]),
+            tracker=TrackerSettings(
+                max_gap_s=float(values["track_max_gap_s"]),
+                high_score=float(values["track_high_score"]),
+                match_iou=float(values["track_match_iou"]),
+            ),
         )
 
     @property

@@ -1,7 +1,8 @@
 """launch/camera.launch.py (run here with stub `launch` / `launch_ros` modules, which cannot be
 installed on this machine) starts the real executables with parameters the node declares and
-files that exist; `pdn-launch` starts the same commands, forwards signals and leaves nothing
-running; config/pdn.rviz shows the node's topics."""
+files that exist, and with autostart brings the lifecycle node to active by emitting the
+configure and activate transitions; `pdn-launch` starts the same commands, forwards signals
+and leaves nothing running; config/pdn.rviz shows the node's topics."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
+from lifecycle_msgs.msg import Transition
 from node_support import REPO, installed, tiny_onnx
 
 from pdn_ros import launcher
@@ -48,20 +50,34 @@ class LaunchConfiguration:
 @pytest.fixture
 def launch_file(monkeypatch) -> dict[str, Any]:
     """The launch file's globals, executed against stub launch, launch_ros and ament_index."""
-    modules = {
-        "launch": types.ModuleType("launch"),
-        "launch.actions": types.ModuleType("launch.actions"),
-        "launch.launch_description": types.ModuleType("launch.launch_description"),
-        "launch.substitutions": types.ModuleType("launch.substitutions"),
-        "launch_ros": types.ModuleType("launch_ros"),
-        "launch_ros.actions": types.ModuleType("launch_ros.actions"),
-        "ament_index_python.packages": types.ModuleType("ament_index_python.packages"),
-    }
-    modules["launch.actions"].DeclareLaunchArgument = type("Declare", (Recorded,), {})
-    modules["launch.actions"].OpaqueFunction = type("Opaque", (Recorded,), {})
-    modules["launch.launch_description"].LaunchDescription = type("Description", (Recorded,), {})
+    names = (
+        "launch",
+        "launch.actions",
+        "launch.events",
+        "launch.launch_description",
+        "launch.substitutions",
+        "launch_ros",
+        "launch_ros.actions",
+        "launch_ros.event_handlers",
+        "launch_ros.events",
+        "launch_ros.events.lifecycle",
+        "ament_index_python.packages",
+    )
+    modules = {name: types.ModuleType(name) for name in names}
+    for module, name in (
+        ("launch.actions", "DeclareLaunchArgument"),
+        ("launch.actions", "OpaqueFunction"),
+        ("launch.actions", "EmitEvent"),
+        ("launch.actions", "RegisterEventHandler"),
+        ("launch.launch_description", "LaunchDescription"),
+        ("launch_ros.actions", "Node"),
+        ("launch_ros.actions", "LifecycleNode"),
+        ("launch_ros.event_handlers", "OnStateTransition"),
+        ("launch_ros.events.lifecycle", "ChangeState"),
+    ):
+        setattr(modules[module], name, type(name, (Recorded,), {}))
+    modules["launch.events"].matches_action = lambda action: ("matches", action)
     modules["launch.substitutions"].LaunchConfiguration = LaunchConfiguration
-    modules["launch_ros.actions"].Node = type("Node", (Recorded,), {})
     from ament_index_python.packages import get_package_prefix
 
     shares = {"pdn_ros": str(SHARE)}
@@ -79,13 +95,39 @@ def console_scripts() -> dict[str, str]:
 
 
 def launch(launch_file: dict[str, Any], **arguments: str) -> tuple[dict[str, str], list[Any]]:
-    """Declared defaults overridden by `arguments`, and the nodes the launch file returns."""
+    """Declared defaults overridden by `arguments`, and the nodes the launch file returns
+    (its lifecycle events left out: `events`)."""
+    declared, actions = launch_actions(launch_file, **arguments)
+    return declared, [a for a in actions if type(a).__name__ in ("Node", "LifecycleNode")]
+
+
+def launch_actions(launch_file: dict[str, Any], **arguments: str) -> tuple[dict, list[Any]]:
+    """Declared defaults overridden by `arguments`, and every action the launch file returns."""
     description = launch_file["generate_launch_description"]()
     entities = description.args[0]
     declared = {e.args[0]: e.kwargs["default_value"] for e in entities[:-1]}
     opaque = entities[-1]
     context = {**declared, **arguments}
     return declared, opaque.kwargs["function"](context)
+
+
+def test_launch_file_autostart_configures_then_activates_the_lifecycle_node(launch_file):
+    _, (node, on_inactive, configure) = launch_actions(launch_file)
+    assert type(node).__name__ == "LifecycleNode"
+    assert node.kwargs["parameters"][1]["autostart"] is False  # the events drive it
+    (handler,) = on_inactive.args
+    assert handler.kwargs["target_lifecycle_node"] is node
+    assert handler.kwargs["goal_state"] == "inactive"
+    (activate,) = handler.kwargs["entities"]
+    for action, transition in (
+        (configure, Transition.TRANSITION_CONFIGURE),
+        (activate, Transition.TRANSITION_ACTIVATE),
+    ):
+        event = action.kwargs["event"]
+        assert event.kwargs["transition_id"] == transition
+        assert event.kwargs["lifecycle_node_matcher"] == ("matches", node)
+    _, actions = launch_actions(launch_file, autostart="false")
+    assert [type(a).__name__ for a in actions] == ["LifecycleNode"]
 
 
 def test_launch_file_declares_every_argument_with_the_installed_params_file(launch_file):
@@ -102,7 +144,8 @@ def test_launch_file_starts_the_real_node_with_declared_parameters(launch_file):
     assert node.kwargs["package"] == "pdn_ros"
     assert scripts[node.kwargs["executable"]] == "pdn_ros.node:main"
     params_file, overrides = node.kwargs["parameters"]
-    assert params_file == str(SHARE / "config" / "pdn.yaml") and overrides == {}
+    assert params_file == str(SHARE / "config" / "pdn.yaml")
+    assert overrides == {"autostart": False}
     assert (REPO / "config" / "pdn.yaml").is_file()
     _, nodes = launch(
         launch_file,
@@ -122,6 +165,7 @@ def test_launch_file_starts_the_real_node_with_declared_parameters(launch_file):
         "transport": "compressed",
         "model_path": "/m.onnx",
         "backend": "onnxruntime",
+        "autostart": False,
     }
     assert set(overrides) <= set(SPECS)
     assert scripts[camera.kwargs["executable"]] == "pdn_ros.tools.synth_camera:main"
@@ -152,7 +196,11 @@ def test_pdn_launch_builds_the_same_commands_as_the_launch_file(launch_file):
     assert node_argv[1:4] == ["--ros-args", "--params-file", str(share / "config" / "pdn.yaml")]
     pairs = [node_argv[i + 1] for i, word in enumerate(node_argv) if word == "-p"]
     parsed = {p.split(":=")[0]: yaml.safe_load(p.split(":=", 1)[1]) for p in pairs}
-    assert parsed == node.kwargs["parameters"][1]
+    # the launch file's node starts with autostart off and gets the transitions as events;
+    # pdn-launch has no event system and lets the node autostart itself
+    assert parsed == {**node.kwargs["parameters"][1], "autostart": True}
+    off = launcher.commands(launcher.parse_arguments([*words, "autostart:=false"]))
+    assert off[1][1][-2:] == ["-p", "autostart:=false"]
     camera_pairs = [camera_argv[i + 1] for i, word in enumerate(camera_argv) if word == "-p"]
     assert {p.split(":=")[0]: json.loads(p.split(":=", 1)[1]) for p in camera_pairs} == (
         camera.kwargs["parameters"][0]
@@ -203,7 +251,7 @@ def test_pdn_launch_stops_its_children_on_a_signal_and_when_killed(tmp_path_fact
         text=True,
     )
     try:
-        text = read_until(child, r"\[pdn_node\]: onnxruntime", timeout_s=60)
+        text = read_until(child, r"\[pdn_node\]: active", timeout_s=60)
         if "synthetic" not in text:
             text += read_until(child, r"\[pdn_synth_camera\]: 1 synthetic", timeout_s=30)
         pids = started_pids(text)

@@ -207,7 +207,7 @@ def test_bad_parameter_values_are_refused_with_a_reason_and_the_old_value_stays(
     refused = {
         "score_threshold": (1.5, "out of range"),
         "memory_length": (9, "more than the model's 4 memory slots"),
-        "transport": ("compressed", "read-only"),
+        "transport": ("compressed", "clean up the node"),
         "debug_image_scale": (0.0, "out of range"),
     }
     for name, (value, reason) in refused.items():
