@@ -8,8 +8,16 @@ from pdn_tiny import random_inputs, tiny_model
 from pdn_model.temporal import push_frame
 
 
-def test_frame_tokens_fed_back_as_memory_change_the_output():
+def global_only_model() -> torch.nn.Module:
+    """A tiny model without windows: every detection comes from the global head, the one the
+    memory feeds (patch detections do not read the memory)."""
     model = tiny_model()
+    model.set_patches((0, 0))
+    return model
+
+
+def test_frame_tokens_fed_back_as_memory_change_the_output():
+    model = global_only_model()
     image, memory, valid, state = random_inputs(model)
     with torch.no_grad():
         first = model(image, memory, valid, state)
@@ -21,7 +29,7 @@ def test_frame_tokens_fed_back_as_memory_change_the_output():
 
 
 def test_invalid_memory_slots_are_inert():
-    model = tiny_model()
+    model = global_only_model()
     image, memory, valid, state = random_inputs(model)
     noise = torch.randn_like(memory) * 10.0
     with torch.no_grad():
