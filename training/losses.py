@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +34,9 @@ class LossWeights:
     saliency: float = 1.0
     selection: float = 0.2
     window: float = 0.5
+
+
+LOSS_TERMS = tuple(f.name for f in fields(LossWeights))
 
 
 @dataclass(frozen=True)
