@@ -194,6 +194,22 @@ class ModelConfig:
             raise ValueError("memory_length and frame_tokens must be >= 1")
 
 
+# `patches_per_scale` is the window budget of a 4K frame. Larger frames get more windows in
+# proportion to their linear size: at 8K, 32 windows reach SAHI's AP_small at over 10x lower
+# latency and 16 do not (`pdn-bench compare` budget sweep, docs/benchmarks.md).
+BUDGET_REFERENCE_PIXELS = 3840 * 2160
+
+
+def default_patches(config: ModelConfig) -> tuple[int, ...]:
+    """Windows per scale for the config's frame size: `patches_per_scale` up to 4K, scaled by
+    sqrt(frame area / 4K area) above it (8K: twice as many), at most the cell grid."""
+    factor = math.sqrt(config.height * config.width / BUDGET_REFERENCE_PIXELS)
+    if factor <= 1.0:
+        return config.patches_per_scale
+    rows, cols = config.saliency_grid
+    return tuple(min(rows * cols, round(k * factor)) for k in config.patches_per_scale)
+
+
 PRESETS: dict[str, dict] = {
     # CPU-friendly default: about 8 GFLOP at 4K with 16 patches.
     "pdn-s": {},

@@ -16,6 +16,7 @@ from torch import nn
 
 from pdn_model import __version__
 from pdn_model.checkpoint import load_checkpoint
+from pdn_model.config import default_patches
 from pdn_model.contract import INPUT_NAMES, OUTPUT_NAMES, input_shapes
 from pdn_model.model import DENSE, PatchDriveNet, build
 from pdn_model.onnx_graph import check_tensorrt_rules, write_metadata
@@ -126,7 +127,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output .onnx file")
     parser.add_argument("--batch", type=int, default=1, help="cameras per batch (static)")
     parser.add_argument(
-        "--patches", type=parse_patches, help="windows per scale, e.g. 12,4, or 'all' (dense)"
+        "--patches",
+        type=parse_patches,
+        help="windows per scale, e.g. 12,4, or 'all' (dense); default: the checkpoint's budget "
+        "up to 4K, scaled with the frame's linear size above (8K: twice as many)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for random weights")
 
@@ -140,8 +144,7 @@ def export_from_args(args: argparse.Namespace) -> int:
         else:
             torch.manual_seed(args.seed)
             model = build(args.preset, args.height, args.width)
-        if args.patches is not None:
-            model.set_patches(args.patches)
+        model.set_patches(default_patches(model.config) if args.patches is None else args.patches)
     except (ValueError, FileNotFoundError) as err:
         print(f"pdn-export: {err}", file=sys.stderr)
         return 2

@@ -9,7 +9,7 @@ from pdn_tiny import random_inputs, tiny_config, tiny_model
 
 from pdn_model import build
 from pdn_model.checkpoint import load_checkpoint, save_checkpoint
-from pdn_model.config import ModelConfig, preset_config
+from pdn_model.config import ModelConfig, default_patches, preset_config
 from pdn_model.heads import decode_boxes
 from pdn_model.postprocess import box_iou_matrix, matrix_nms
 
@@ -110,9 +110,13 @@ def test_matrix_nms_reproduces_greedy_nms():
         wh = rng.uniform(5, 30, (60, 2))
         boxes = np.concatenate([xy, xy + wh], 1).astype(np.float32)
         labels = rng.integers(0, 2, 60)
-        keep = matrix_nms(
-            torch.from_numpy(boxes)[None], torch.from_numpy(labels)[None], 0.3, 60, 1000.0
-        )[0].numpy().astype(bool)
+        keep = (
+            matrix_nms(
+                torch.from_numpy(boxes)[None], torch.from_numpy(labels)[None], 0.3, 60, 1000.0
+            )[0]
+            .numpy()
+            .astype(bool)
+        )
         np.testing.assert_array_equal(keep, greedy_nms(boxes, labels, 0.3))
 
 
@@ -124,3 +128,14 @@ def test_matrix_nms_chain_needs_the_second_pass():
     assert matrix_nms(boxes, labels, 0.3, 2, 1e3).tolist() == [[1.0, 0.0, 1.0]]
     # Other classes never suppress each other.
     assert matrix_nms(boxes, torch.tensor([[0, 1, 0]]), 0.3, 2, 1e3).tolist() == [[1.0, 1.0, 1.0]]
+
+
+def test_default_window_budget_grows_with_the_frame_above_4k_only():
+    at = {
+        size: default_patches(preset_config("pdn-s", *size))
+        for size in [(1080, 1920), (2160, 3840), (4320, 7680)]
+    }
+    assert at[(1080, 1920)] == at[(2160, 3840)] == (12, 4)
+    assert at[(4320, 7680)] == (24, 8)  # twice the linear size: twice the windows
+    small = preset_config("pdn-s", 4320, 7680, patches_per_scale=(1, 1))
+    assert default_patches(small) == (2, 2)
