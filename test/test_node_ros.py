@@ -331,6 +331,49 @@ def test_max_detections_caps_each_message_at_the_best_ones(rig_factory, tiny):
     assert capped == everything[:3]
 
 
+def test_track_ids_the_reset_service_and_the_class_filter(rig_factory, tiny):
+    from std_srvs.srv import Trigger
+
+    rig = rig_factory(tiny, score_threshold=0.0, max_detections=5, track_high_score=0.0)
+    detections = rig.record(DetectionArray, "camera/detections")
+    pub = rig.publisher(Image, "camera/image")
+
+    def send(t: int) -> list[Any]:
+        count = len(detections)
+        pub.publish(raw_message(frame(40), "rgb8", T0 + t * S // 10))
+        assert rig.spin_until(lambda: len(detections) == count + 1)
+        return detections[-1].detections
+
+    first, second = send(0), send(1)
+    assert len(first) == 5 and all(d.track_id == "" for d in first)  # no id on a first frame
+    tracked = [d.track_id for d in second if d.track_id]  # the same boxes, matched again
+    assert len(tracked) >= 3 and len(set(tracked)) == len(tracked)
+    assert all(i.isdigit() for i in tracked)
+
+    client = rig.helper.create_client(Trigger, "camera/reset_state")
+    assert rig.spin_until(client.service_is_ready)
+    future = client.call_async(Trigger.Request())
+    assert rig.spin_until(future.done) and future.result().success
+    after_reset = send(2)
+    assert all(d.track_id == "" for d in after_reset)  # tracks ended
+    assert rig.node.streams[0].state.memory_valid.sum() == 1  # memory: only this frame
+    assert not {d.track_id for d in send(3)} & set(tracked)  # new ids
+
+    names = rig.node.backend.info.class_names
+    kept = second[0].label
+    (refused,) = rig.node.set_parameters([Parameter("publish_classes", value=f"{kept}, nope")])
+    assert not refused.successful and ", ".join(names) in refused.reason
+    other = next(name for name in names if name != kept)
+    (result,) = rig.node.set_parameters([Parameter("publish_classes", value=other)])
+    assert result.successful
+    assert {d.label for d in send(4)} <= {other}  # kept's detections are left out
+    rig.node.set_parameters([Parameter("publish_classes", value="")])
+    assert any(d.track_id for d in send(5))
+    rig.node.set_parameters([Parameter("tracking", value=False)])
+    untracked = send(6)
+    assert untracked and all(d.track_id == "" for d in untracked)
+
+
 def test_no_debug_image_is_drawn_when_the_parameter_is_off(rig_factory, tiny, monkeypatch):
     import pdn_ros.node
 
