@@ -57,18 +57,33 @@ class Client:
             self.executor.spin_once(timeout_sec=0.05)
         return done()
 
-    def call(self, srv_type: Any, name: str, request: Any, timeout_s: float = 60.0) -> Any:
-        """Call a service of the node and wait for the answer."""
+    def call(
+        self,
+        srv_type: Any,
+        name: str,
+        request: Any,
+        timeout_s: float = 60.0,
+        resend_s: float | None = None,
+    ) -> Any:
+        """Call a service of the node and wait for the answer. With `resend_s` (idempotent
+        requests only), a request left unanswered that long is sent again: discovery may
+        still list the service of a node an earlier test stopped, and a request sent to it
+        is lost."""
         client = self.node.create_client(srv_type, name)
+        deadline = time.monotonic() + timeout_s
         assert self.until(client.service_is_ready, timeout_s), f"no service {name}"
         future = client.call_async(request)
-        assert self.until(future.done, timeout_s), f"{name} did not answer"
+        while not self.until(future.done, resend_s or timeout_s):
+            assert resend_s is not None and time.monotonic() < deadline, f"{name} did not answer"
+            client.remove_pending_request(future)
+            future = client.call_async(request)
         self.node.destroy_client(client)
         return future.result()
 
     def state(self) -> str:
         """The node's lifecycle state label."""
-        return self.call(GetState, f"{NODE}/get_state", GetState.Request()).current_state.label
+        request = GetState.Request()
+        return self.call(GetState, f"{NODE}/get_state", request, resend_s=5.0).current_state.label
 
     def change(self, transition: int) -> bool:
         """Ask for a transition; whether it succeeded."""
