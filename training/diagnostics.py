@@ -15,10 +15,10 @@ import torch
 from torch import nn
 
 from pdn_model.config import ModelConfig
-from pdn_runtime.boxes import contains
+from pdn_runtime.boxes import contains, longer_side
 from training.losses import Target
+from training.metrics import SMALL_SIDE
 
-SMALL_SIDE = 32.0  # longer side (pixels) below which an object counts as small
 # A priority map whose mean or spread leaves this range has drifted: the saliency logits it
 # is built on stay within a few units, and the learned part is bounded by priority_bound.
 DRIFT_LIMIT = 20.0
@@ -51,7 +51,7 @@ def window_stats(
             mine = scales[b] == i
             chosen[i][0] += int(inside[mine].any(axis=1).sum())
             chosen[i][1] += int(mine.sum())
-        small = (boxes[:, 2:] - boxes[:, :2]).max(axis=1) < SMALL_SIDE
+        small = longer_side(boxes) < SMALL_SIDE
         small_found += int(inside[:, small].any(axis=0).sum())
         small_total += int(small.sum())
     stats = {

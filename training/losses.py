@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from pdn_model.config import ModelConfig
+from pdn_model.selection import cell_window_origins
 
 
 @dataclass(frozen=True)
@@ -180,15 +181,14 @@ def window_targets(target: Target, config: ModelConfig) -> torch.Tensor:
         return wanted
     boxes = target.boxes
     longer = (boxes[:, 2:] - boxes[:, :2]).max(dim=1).values
-    cell = config.cell_size
+    cells = torch.arange(rows * cols, device=device)[None]
     for i, scale in enumerate(config.patch_scales):
         keep = _in_scale_range(longer, i, config)
         if not keep.any():
             continue
         b = boxes[keep]
-        offset = cell // 2 - scale // 2
-        x0 = (torch.arange(cols, device=device) * cell + offset).clamp(0, config.width - scale)
-        y0 = (torch.arange(rows, device=device) * cell + offset).clamp(0, config.height - scale)
+        x0, y0 = (o.reshape(rows, cols) for o in cell_window_origins(cells, cols, scale, config))
+        x0, y0 = x0[0], y0[:, 0]  # origins depend on the column and the row alone
         in_x = (b[:, None, 0] >= x0[None]) & (b[:, None, 2] <= x0[None] + scale)  # [G, cols]
         in_y = (b[:, None, 1] >= y0[None]) & (b[:, None, 3] <= y0[None] + scale)  # [G, rows]
         wanted[i] = (in_y.float().T @ in_x.float()) > 0
