@@ -150,6 +150,43 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path, dataset):
     assert (run_dir(resumed) / "model.pt").is_file() and (run_dir(resumed) / "curves.png").is_file()
 
 
+def test_init_starts_from_a_checkpoints_weights_and_refuses_one_that_does_not_fit(
+    tmp_path, dataset
+):
+    first = train(load_train_config(write_config(tmp_path / "a.yaml", dataset, tmp_path / "a")))
+    checkpoint = run_dir(load_train_config(tmp_path / "a.yaml")) / "model.pt"
+    tuned = load_train_config(
+        write_config(tmp_path / "b.yaml", dataset, tmp_path / "b", init=str(checkpoint))
+    )
+    start = build_model(tuned)
+    for (name, a), b in zip(first.state_dict().items(), start.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    fresh = build_model(load_train_config(tmp_path / "a.yaml"))
+    changed = zip(fresh.state_dict().values(), start.state_dict().values(), strict=True)
+    assert any(not torch.equal(a, b) for a, b in changed)
+    other = load_train_config(
+        write_config(
+            tmp_path / "c.yaml",
+            dataset,
+            tmp_path / "c",
+            init=str(checkpoint),
+            model={
+                "patch_scales": [64, 128],
+                "patches_per_scale": [2, 1],
+                "patch_size": 64,
+                "class_names": ["a", "b"],
+            },
+        )
+    )
+    with pytest.raises(ValueError, match="do not fit"):
+        build_model(other)
+    missing = load_train_config(
+        write_config(tmp_path / "d.yaml", dataset, tmp_path / "d", init=str(tmp_path / "no.pt"))
+    )
+    with pytest.raises(FileNotFoundError, match="no.pt"):
+        build_model(missing)
+
+
 # A skipped step still advances the schedule, on purpose; torch warns about that order.
 @pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)`")
 def test_resume_after_a_crash_between_checkpoints_keeps_the_log_and_the_skip_count(

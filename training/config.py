@@ -55,6 +55,7 @@ class TrainConfig:
     guide_steps: int = 1000
     global_only_share: float = 0.25  # steps trained with 0 windows (the global stream alone)
     long_clip_share: float = 0.25  # steps that unroll the whole clip (others: its first frame)
+    init: str | None = None  # start from this checkpoint's weights (optimizer, schedule fresh)
     seed: int = 0
     out: str = "runs"
     log_every: int = 10

@@ -129,8 +129,7 @@ def load_datasets(paths: str | tuple[str, ...]) -> tuple[list[FrameRecord], list
         names = classes
         offset = 1 + max((f.video_id or 0 for f in frames), default=0) if frames else 0
         frames += [
-            replace(f, video_id=None if f.video_id is None else f.video_id + offset)
-            for f in more
+            replace(f, video_id=None if f.video_id is None else f.video_id + offset) for f in more
         ]
     if names is None:
         raise ValueError("no training dataset given")

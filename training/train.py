@@ -26,7 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
-from pdn_model.checkpoint import save_checkpoint
+from pdn_model.checkpoint import load_checkpoint, save_checkpoint
 from pdn_model.config import preset_config
 from pdn_model.model import PatchDriveNet
 from pdn_model.temporal import push_frame
@@ -90,9 +90,20 @@ def lr_factor(step: int, optim: OptimConfig) -> float:
 
 
 def build_model(config: TrainConfig) -> PatchDriveNet:
-    """The model at the training crop size, with the training patch budget."""
+    """The model at the training crop size, with the training patch budget; with `init`,
+    it starts from that checkpoint's weights (fine-tuning)."""
     height, width = config.data.crop
     model = PatchDriveNet(preset_config(config.preset, height, width, **config.model))
+    if config.init is not None:
+        source = load_checkpoint(config.init)
+        try:
+            model.load_state_dict(source.state_dict())
+        except RuntimeError as err:
+            reason = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
+            raise ValueError(
+                f"init {config.init}: its weights do not fit the model this config builds"
+                f" (preset {config.preset}, model {config.model}): {reason}"
+            ) from err
     if config.train_patches is not None:
         model.set_patches(config.train_patches)
     return model
