@@ -196,8 +196,17 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "track_match_iou",
         TRACKING.match_iou,
-        "Least IoU between a detection and a track's predicted box for them to match.",
+        "Least IoU between a detection and a track's predicted box for them to match "
+        "(both boxes grown by track_buffer first).",
         float_range=(0.0, 1.0),
+    ),
+    ParamSpec(
+        "track_buffer",
+        TRACKING.buffer,
+        "For matching, boxes grow by this share of their width and height on each side "
+        "(buffered IoU), so small objects that move more than their size per frame keep "
+        "their ids; 0 is plain IoU.",
+        float_range=(0.0, 10.0),
     ),
 )
 SPECS: dict[str, ParamSpec] = {spec.name: spec for spec in PARAMETERS}
@@ -289,6 +298,7 @@ class Settings:
                 max_gap_s=float(values["track_max_gap_s"]),
                 high_score=float(values["track_high_score"]),
                 match_iou=float(values["track_match_iou"]),
+                buffer=float(values["track_buffer"]),
             ),
         )
 

@@ -4,10 +4,13 @@
 returns an id per detection (-1 where it has none yet): the same id for the same object from
 frame to frame, kept while the object is missed for up to `TrackerSettings.max_gap_s`, and a
 new id for a new object. Association is ByteTrack's: detections scoring at least
-`high_score` are matched first to the tracks' Kalman-predicted boxes (IoU, Hungarian), the
-lower ones then only to tracks left over; a track gets its id on its second matched frame, so
-a one-frame false positive never gets one. Each class has its own ByteTrack, so a box never
-takes over the id of an object of another class; ids are unique per camera over all classes.
+`high_score` are matched first to the tracks' Kalman-predicted boxes, the lower ones then
+only to tracks left over. The match score is buffered IoU (the C-BIoU tracker's: both boxes
+grown by `buffer` times their width and height on each side), because a small far object
+often moves more than its own size between frames, where plain IoU is 0. A track gets its id
+on its second matched frame, so a one-frame false positive never gets one. Each class has its
+own ByteTrack, so a box never takes over the id of an object of another class; ids are unique
+per camera over all classes.
 
 Stamps are the frames' capture times: the Kalman filters step by the time that passed, so
 frames the node dropped do not break a track. A stamp earlier than the last one (a bag
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import supervision as sv
-from trackers import ByteTrackTracker
+from trackers import BIoU, ByteTrackTracker
 
 from pdn_runtime.stream import FrameDetections
 
@@ -36,11 +39,14 @@ class TrackerSettings:
 
     max_gap_s: float = 1.0  # a lost track waits this long for its object, in seconds
     high_score: float = 0.3  # detections >= this are matched first and may start tracks
-    match_iou: float = 0.1  # least IoU between a detection and a track's predicted box
+    match_iou: float = 0.1  # least (buffered) IoU between a detection and a track's prediction
+    buffer: float = 1.0  # boxes grow by this share of their size on each side for matching
 
     def __post_init__(self) -> None:
         if not 0.0 < self.max_gap_s <= 3600.0:
             raise ValueError(f"max_gap_s must be in (0, 3600], got {self.max_gap_s}")
+        if not 0.0 <= self.buffer <= 10.0:
+            raise ValueError(f"buffer must be in [0, 10], got {self.buffer}")
         for name in ("high_score", "match_iou"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -136,6 +142,7 @@ class Tracker:
             minimum_consecutive_frames=1,
             minimum_iou_threshold=s.match_iou,
             high_conf_det_threshold=s.high_score,
+            iou=BIoU(buffer_ratio=s.buffer),
         )
         self._by_class[label] = tracker
         return tracker

@@ -46,10 +46,11 @@ RECALL_FLOOR = 0.35
 # An object can have a track id from its second processed frame in a row on (docs/tracking.md),
 # and a dropped frame at 2 Hz makes a 1 s gap, which resets the temporal state and ends the
 # tracks: the share is counted over frames that follow a processed frame by one camera period.
-# Measured through the node: 0.578 (282 detections in 5 frames), below the 0.8 the tracking
-# issue asks for (0.78-0.82 when the same-seed frames' detections are tracked offline at 2 or
-# 15 Hz); the floor guards the wiring (tracking off or ids lost: 0.0). See docs/tracking.md.
-TRACKED_FLOOR = 0.5
+# At 2 Hz the scene's objects move 7.5x farther per frame than at the camera's 15 Hz default;
+# measured through the node: 0.772 (268 detections in 5 frames) with the buffered IoU match
+# (track_buffer 1.0), 0.578 with plain IoU. The 15 Hz figure is `make demo`'s (docs/tracking.md).
+# The floor guards the wiring and the buffered match (tracking off or ids lost: 0.0).
+TRACKED_FLOOR = 0.65
 
 
 def boxes_of(msg: DetectionArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -73,6 +73,31 @@ def test_ids_stay_with_their_objects() -> None:
     assert np.mean(np.array(later) >= 1) > 0.8
 
 
+def test_small_objects_faster_than_their_size_keep_ids_with_the_buffer() -> None:
+    """Two 8-px objects 40 px apart, each moving 12 px a frame (more than its size, so its
+    boxes in consecutive frames do not overlap): buffered IoU keeps one id per object,
+    plain IoU never gets past a first match."""
+
+    def ids_over(settings: TrackerSettings) -> list[list[int]]:
+        tracker = Tracker(settings)
+        frames = []
+        for t in range(8):
+            boxes = np.array([box(100 + 12 * t, 300, 8), box(100 + 12 * t, 340, 8)])
+            frames.append(
+                tracker.update(boxes, np.array([0.9, 0.9]), np.array([0, 0]), t * STEP_NS).tolist()
+            )
+        return frames
+
+    buffered = ids_over(TrackerSettings(buffer=1.0))
+    assert buffered[0] == [-1, -1]
+    assert all(frame == buffered[1] for frame in buffered[1:]) and min(buffered[1]) >= 1
+    assert buffered[1][0] != buffered[1][1]
+    plain = ids_over(TrackerSettings(buffer=0.0))
+    assert all(frame == [-1, -1] for frame in plain)
+    with pytest.raises(ValueError, match="buffer"):
+        TrackerSettings(buffer=-1.0)
+
+
 def test_a_gap_longer_than_max_gap_gives_a_new_id() -> None:
     seen = run(Tracker(TrackerSettings(max_gap_s=0.15, high_score=0.5)), range(12))
     assert seen[10]["b"] == -1 and seen[11]["b"] not in (-1, seen[7]["b"])

@@ -38,8 +38,8 @@ SHEET_TILE = (640, 360)
 
 
 class Listener(Node):
-    """Counts detections and their latency, keeps the newest diagnostics of the camera and
-    saves a debug image every SAVE_EVERY_S seconds."""
+    """Counts detections (and those with a track id) and their latency, keeps the newest
+    diagnostics of the camera and saves a debug image every SAVE_EVERY_S seconds."""
 
     def __init__(self, out: Path) -> None:
         super().__init__("pdn_demo_listener")
@@ -47,6 +47,7 @@ class Listener(Node):
         self.lock = threading.Lock()
         self.latencies_ms: list[float] = []
         self.detections = 0
+        self.tracked = 0  # detections with a track id
         self.frames = 0
         self.diagnostics: dict[str, str] = {}
         self.saved: list[Path] = []
@@ -63,6 +64,7 @@ class Listener(Node):
         with self.lock:
             self.latencies_ms.append(latency)
             self.detections += len(msg.detections)
+            self.tracked += sum(d.track_id != "" for d in msg.detections)
             self.frames += 1
 
     def _on_debug(self, msg: Image) -> None:
@@ -85,6 +87,7 @@ class Listener(Node):
         """One line of live progress."""
         with self.lock:
             d, frames, detections = dict(self.diagnostics), self.frames, self.detections
+            tracked = self.tracked
             recent = self.latencies_ms[-30:]
         if not d:
             return f"[demo {elapsed:4.0f}/{seconds:.0f} s] waiting for the node..."
@@ -93,8 +96,15 @@ class Listener(Node):
         return (
             f"[demo {elapsed:4.0f}/{seconds:.0f} s] camera {float(d['received_hz']):4.1f} Hz in, "
             f"{float(d['processed_hz']):4.1f} Hz processed, {d['dropped']} dropped | latency p50 "
-            f"{latency} | {per_frame:.0f} detections/frame"
+            f"{latency} | {per_frame:.0f} detections/frame, {tracked_share(tracked, detections)}"
         )
+
+
+def tracked_share(tracked: int, detections: int) -> str:
+    """The share of detections that carry a track id, as the demo prints it."""
+    return (
+        f"{100.0 * tracked / detections:.0f} % with a track id" if detections else "no detections"
+    )
 
 
 def contact_sheet(paths: list[Path], out: Path) -> Path | None:
@@ -156,8 +166,9 @@ def run(model: Path, seconds: float, out: Path) -> int:
     p50 = f"{np.median(listener.latencies_ms):.0f} ms" if listener.latencies_ms else "n/a"
     print(
         f"demo: {d.get('received', 0)} frames received, {d.get('processed', 0)} processed, "
-        f"{listener.detections} detections, latency p50 {p50} (image stamp to detections "
-        f"received); {len(listener.saved)} annotated frames"
+        f"{listener.detections} detections "
+        f"({tracked_share(listener.tracked, listener.detections)}), latency p50 {p50} "
+        f"(image stamp to detections received); {len(listener.saved)} annotated frames"
         + (f" and {sheet}" if sheet else "")
         + f" in {out} (process logs: {out / 'launch.log'})"
     )

@@ -91,6 +91,12 @@ def _parser() -> argparse.ArgumentParser:
         default=tracking.match_iou,
         help="tracking: least IoU between a detection and a track's predicted box",
     )
+    parser.add_argument(
+        "--track-buffer",
+        type=float,
+        default=tracking.buffer,
+        help="tracking: boxes grow by this share of their size on each side for matching",
+    )
     return parser
 
 
@@ -105,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             max_gap_s=args.track_max_gap_s,
             high_score=args.track_high_score,
             match_iou=args.track_match_iou,
+            buffer=args.track_buffer,
         )
         with ExitStack() as stack:
             bag = open_bag(args.bag, stack)
