@@ -122,6 +122,27 @@ def test_augmentation_geometry_keeps_small_objects_small(dataset):
         assert 0.8 <= aug.scale <= 1.25
 
 
+def test_haze_lowers_the_contrast_and_leaves_geometry_and_other_draws_alone(dataset):
+    config = DataConfig(train=str(dataset), crop=(128, 192), clip_length=1)
+    plain = ClipDataset(config, seed=0)
+    hazy = ClipDataset(dataclasses.replace(config, haze=0.8), seed=0)
+    frame = plain.frames[0]
+    a = plain.draw(np.random.default_rng(7), frame)
+    b = hazy.draw(np.random.default_rng(7), frame)
+    assert a.haze_colour is None and b.haze_colour is not None and 0 <= b.haze <= 0.8
+    assert (a.scale, a.origin, a.flip, a.offset) == (b.scale, b.origin, b.flip, b.offset)
+    neutral = dataclasses.replace(b, gain=np.ones(3, np.float32), offset=0.0, haze=0.5)
+    image, target = hazy.apply(frame, neutral)
+    original, original_target = hazy.apply(frame, dataclasses.replace(neutral, haze=0.0))
+    assert torch.equal(target.boxes, original_target.boxes)
+    # Half the colour blended in halves every pixel's distance to it, so the contrast halves.
+    per_channel = image.astype(np.float32).reshape(3, -1).std(axis=1)
+    before = original.astype(np.float32).reshape(3, -1).std(axis=1)
+    np.testing.assert_allclose(per_channel, before / 2, rtol=0.03)
+    expected = original.astype(np.float32) / 2 + neutral.haze_colour[:, None, None] / 2
+    assert np.abs(image - expected).max() <= 1.0
+
+
 def test_corrupt_annotation_and_image_errors_name_the_file(tmp_path, dataset):
     bad = tmp_path / "annotations.json"
     bad.write_text('{"images": [}')

@@ -23,6 +23,7 @@ class DataConfig:
     scale_jitter: tuple[float, float] = (0.8, 1.25)
     flip: bool = True
     color_jitter: float = 0.2
+    haze: float = 0.0  # blend each clip toward a random colour by up to this share (contrast)
     workers: int = 1
     frame_cache: bool = True  # decode each frame once into IMAGES/.frame_cache (data.py)
 

@@ -165,6 +165,8 @@ class ClipAugment:
     flip: bool
     gain: np.ndarray  # per-channel multiplier
     offset: float
+    haze: float = 0.0  # share of `haze_colour` blended in (lowers the contrast)
+    haze_colour: np.ndarray | None = None  # RGB
 
 
 class ClipDataset(Dataset):
@@ -184,7 +186,7 @@ class ClipDataset(Dataset):
         return len(self.clips)
 
     def draw(self, rng: np.random.Generator, first: FrameRecord) -> ClipAugment:
-        """Scale, crop origin, flip and colour jitter for one clip."""
+        """Scale, crop origin, flip, colour jitter and haze for one clip."""
         cfg = self.config
         lo, hi = cfg.scale_jitter
         scale = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
@@ -200,13 +202,17 @@ class ClipDataset(Dataset):
         x = float(np.clip(x, min(0.0, first.width - crop_w), max(0.0, first.width - crop_w)))
         y = float(np.clip(y, min(0.0, first.height - crop_h), max(0.0, first.height - crop_h)))
         c = cfg.color_jitter
-        return ClipAugment(
+        aug = ClipAugment(
             scale=scale,
             origin=(x, y),
             flip=cfg.flip and bool(rng.random() < 0.5),
             gain=rng.uniform(1 - c, 1 + c, size=3).astype(np.float32),
             offset=float(rng.uniform(-c, c) * 64),
         )
+        if cfg.haze <= 0:  # no draw: runs without haze stay as they were
+            return aug
+        colour = rng.uniform(0, 255, size=3).astype(np.float32)
+        return replace(aug, haze=float(rng.uniform(0, cfg.haze)), haze_colour=colour)
 
     def apply(self, frame: FrameRecord, aug: ClipAugment) -> tuple[np.ndarray, Target]:
         """Crop, scale, flip and colour one frame and its boxes."""
@@ -238,7 +244,10 @@ class ClipDataset(Dataset):
             boxes = np.stack(
                 [out_w - boxes[:, 2], boxes[:, 1], out_w - boxes[:, 0], boxes[:, 3]], 1
             )
-        image = np.clip(image.astype(np.float32) * aug.gain + aug.offset, 0, 255).astype(np.uint8)
+        pixels = image.astype(np.float32)
+        if aug.haze_colour is not None:
+            pixels = pixels * (1 - aug.haze) + aug.haze_colour * aug.haze
+        image = np.clip(pixels * aug.gain + aug.offset, 0, 255).astype(np.uint8)
         target = Target(
             torch.from_numpy(np.ascontiguousarray(boxes, dtype=np.float32)).reshape(-1, 4),
             torch.from_numpy(labels),
