@@ -8,6 +8,7 @@ import logging
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import onnx
@@ -51,17 +52,51 @@ def to_onnx(model: PatchDriveNet, path: str | Path, batch: int = 1) -> Path:
     patch counts, config, project version) and is checked against onnx.checker and the
     TensorRT rules; a violation raises ValueError.
     """
+    model = model.eval()
+    return export_graph(
+        _ContractGraph(model),
+        example_inputs(model, batch),
+        (INPUT_NAMES, OUTPUT_NAMES),
+        path,
+        model_metadata(model, batch),
+    )
+
+
+def model_metadata(model: PatchDriveNet, batch: int) -> dict:
+    """The `pdn.*` metadata of an export of `model` with `batch` frames per call."""
+    cfg = model.config
+    return {
+        "class_names": list(cfg.class_names),
+        "input_size": [cfg.height, cfg.width],
+        "batch": batch,
+        "memory_shape": list(input_shapes(cfg, batch)["memory"][1:]),
+        "controller_dim": cfg.controller_dim,
+        "preset": cfg.preset,
+        "patch_counts": DENSE if model.patch_counts is None else list(model.patch_counts),
+        "config": cfg.to_dict(),
+        "version": __version__,
+    }
+
+
+def export_graph(
+    module: nn.Module,
+    example: tuple[torch.Tensor, ...],
+    names: tuple[Sequence[str], Sequence[str]],
+    path: str | Path,
+    metadata: dict,
+) -> Path:
+    """Export `module` (positional tensors in and out, named by `names` = (inputs, outputs))
+    with torch's default exporter, check it (onnx.checker, TensorRT rules: a violation
+    raises ValueError), write `metadata` as `pdn.*` entries and save it to `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    model = model.eval()
-    cfg = model.config
     with warnings.catch_warnings(), _quiet_exporter():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
-            _ContractGraph(model),
-            example_inputs(model, batch),
-            input_names=list(INPUT_NAMES),
-            output_names=list(OUTPUT_NAMES),
+            module,
+            example,
+            input_names=list(names[0]),
+            output_names=list(names[1]),
             opset_version=ONNX_OPSET,
             dynamo=True,
             optimize=True,
@@ -71,20 +106,7 @@ def to_onnx(model: PatchDriveNet, path: str | Path, batch: int = 1) -> Path:
     problems = check_tensorrt_rules(graph)
     if problems:
         raise ValueError("exported graph breaks TensorRT rules:\n  " + "\n  ".join(problems))
-    write_metadata(
-        graph,
-        {
-            "class_names": list(cfg.class_names),
-            "input_size": [cfg.height, cfg.width],
-            "batch": batch,
-            "memory_shape": list(input_shapes(cfg, batch)["memory"][1:]),
-            "controller_dim": cfg.controller_dim,
-            "preset": cfg.preset,
-            "patch_counts": DENSE if model.patch_counts is None else list(model.patch_counts),
-            "config": cfg.to_dict(),
-            "version": __version__,
-        },
-    )
+    write_metadata(graph, metadata)
     onnx.checker.check_model(graph, full_check=True)
     onnx.save(graph, path)
     return path
@@ -133,6 +155,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "up to 4K, scaled with the frame's linear size above (8K: twice as many)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for random weights")
+    parser.add_argument(
+        "--two-part",
+        action="store_true",
+        help="also write the model in two parts, OUT.look.onnx and OUT.detect.onnx, for "
+        "pdn-detect and very large images (docs/detect.md)",
+    )
 
 
 def export_from_args(args: argparse.Namespace) -> int:
@@ -158,4 +186,10 @@ def export_from_args(args: argparse.Namespace) -> int:
     to_onnx(model, args.out, batch=args.batch)
     size_mb = args.out.stat().st_size / 1e6
     print(f"pdn-export: wrote {args.out} ({size_mb:.1f} MB) in {time.perf_counter() - start:.1f} s")
+    if args.two_part:
+        from pdn_model.two_part import export_two_part  # it imports this module
+
+        start = time.perf_counter()
+        look, detect = export_two_part(model, args.out, batch=args.batch)
+        print(f"pdn-export: wrote {look} and {detect} in {time.perf_counter() - start:.1f} s")
     return 0

@@ -52,6 +52,10 @@ class Windows(NamedTuple):
     logits: torch.Tensor  # [B, P] priority logit of each window
     scale_ids: torch.Tensor  # [P] int32 index into `patch_scales`
 
+    def boxes(self) -> torch.Tensor:
+        """The windows as xyxy boxes [B, P, 4] in full-resolution pixels."""
+        return torch.cat([self.origins, self.origins + self.sizes[None, :, None]], -1)
+
 
 class Candidates(NamedTuple):
     """Every detection candidate before NMS: global cells first, then patch cells."""
@@ -147,6 +151,11 @@ class PatchDriveNet(nn.Module):
 
     def crop_patches(self, frame: torch.Tensor, origins: torch.Tensor) -> torch.Tensor:
         """Normalised patch batch [B*P, 3, p, p], frame-major, from the float frame."""
+        return normalize(self.crop_pixels(frame, origins))
+
+    def crop_pixels(self, frame: torch.Tensor, origins: torch.Tensor) -> torch.Tensor:
+        """The windows at `origins` [B, P, 2] of the float frame, each area-averaged to the
+        patch size: [B*P, 3, p, p] frame-major, 0..255."""
         cfg = self.config
         b = frame.shape[0]
         x0, y0 = origins.long().unbind(-1)
@@ -164,7 +173,7 @@ class PatchDriveNet(nn.Module):
             )
             crops.append(part.reshape(b, k, 3, cfg.patch_size, cfg.patch_size))
             start += k
-        return normalize(torch.cat(crops, 1).flatten(0, 1))
+        return torch.cat(crops, 1).flatten(0, 1)
 
     def patch_tokens(
         self, maps: torch.Tensor, origins: torch.Tensor, sizes: torch.Tensor
@@ -182,14 +191,19 @@ class PatchDriveNet(nn.Module):
 
     def global_stream(self, frame: torch.Tensor, controller_state: torch.Tensor) -> GlobalView:
         """Stages 1-3: global view, saliency, priorities and the global tokens."""
-        cells, token_map = self.global_backbone(normalize(downsample_frame(frame, self.config)))
+        return self.look(downsample_frame(frame, self.config), controller_state)
+
+    def look(self, view: torch.Tensor, controller_state: torch.Tensor) -> GlobalView:
+        """Stages 1-3 from the global view [B,3,H/ds,W/ds] (0..255 floats, as
+        `downsample_frame` makes it): saliency, priorities and the global tokens."""
+        cells, token_map = self.global_backbone(normalize(view))
         saliency = self.saliency(cells, token_map)
         priority, hidden = self.priority(
             saliency, cells, token_map.mean(dim=(2, 3)), controller_state
         )
         tokens = self.global_project(token_map).flatten(2).transpose(1, 2)
         return GlobalView(
-            saliency, priority, hidden, tokens, self.global_pos.expand(len(frame), -1, -1)
+            saliency, priority, hidden, tokens, self.global_pos.expand(len(view), -1, -1)
         )
 
     def select(self, priority: torch.Tensor, bias: torch.Tensor | None = None) -> Windows:
@@ -211,7 +225,16 @@ class PatchDriveNet(nn.Module):
         b, p = windows.logits.shape
         if p == 0:
             return None, view.tokens, view.tokens.new_zeros(b, cfg.token_dim)
-        maps = self.patch_backbone(self.crop_patches(frame, windows.origins))
+        return self.fuse_patches(self.crop_patches(frame, windows.origins), windows, view)
+
+    def fuse_patches(
+        self, patches: torch.Tensor, windows: Windows, view: GlobalView
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Stages 6-7 on the normalised patch batch [B*P, 3, p, p] (frame-major, as
+        `crop_patches` makes it): returns what `patch_stream` does, for P > 0."""
+        cfg = self.config
+        b, p = windows.logits.shape
+        maps = self.patch_backbone(patches)
         summary = maps.mean(dim=(2, 3)).reshape(b, p, -1).mean(dim=1)
         tokens, token_pos = self.patch_tokens(maps, windows.origins, windows.sizes)
         global_tokens, fused = self.fusion(view.tokens, view.pos, tokens, token_pos)
@@ -260,6 +283,21 @@ class PatchDriveNet(nn.Module):
             )
         return Candidates(*(torch.cat(list(column), 1) for column in zip(*parts, strict=True)))
 
+    def recall_and_decode(
+        self,
+        view: GlobalView,
+        windows: Windows,
+        maps: torch.Tensor | None,
+        global_tokens: torch.Tensor,
+        memory: torch.Tensor,
+        memory_valid: torch.Tensor,
+    ) -> tuple[torch.Tensor, Candidates]:
+        """Stages 8-9a: this frame's tokens for the memory [B,M,C], then the global tokens
+        attend to the memory and both heads decode their candidates."""
+        frame_tokens = self.tokenizer(global_tokens, view.pos)
+        global_tokens = self.temporal(global_tokens, view.pos, memory, memory_valid)
+        return frame_tokens, self.candidates(global_tokens, maps, windows)
+
     def forward(
         self,
         image: torch.Tensor,
@@ -294,13 +332,11 @@ class PatchDriveNet(nn.Module):
         view = self.global_stream(frame, controller_state)
         windows = self.select(view.priority, selection_bias)
         maps, global_tokens, summary = self.patch_stream(frame, windows, view)
-        frame_tokens = self.tokenizer(global_tokens, view.pos)
-        global_tokens = self.temporal(global_tokens, view.pos, memory, memory_valid)
-        found = self.candidates(global_tokens, maps, windows)
+        frame_tokens, found = self.recall_and_decode(
+            view, windows, maps, global_tokens, memory, memory_valid
+        )
         out = {
-            "patch_boxes": torch.cat(
-                [windows.origins, windows.origins + windows.sizes[None, :, None]], -1
-            ),
+            "patch_boxes": windows.boxes(),
             "patch_scores": torch.sigmoid(windows.logits),
             "patch_scale": windows.scale_ids[None].expand(len(image), -1),
             "frame_tokens": frame_tokens,
