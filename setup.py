@@ -52,6 +52,7 @@ setup(
     entry_points={
         "console_scripts": [
             "pdn-export = pdn_runtime.export_cli:main",
+            "pdn-detect = pdn_runtime.detect_cli:main",
             "pdn-bench = pdn_bench.cli:main",
             "pdn-synth = training.synth_cli:main",
             "pdn-train = training.train:main",

@@ -6,7 +6,7 @@ import argparse
 import shlex
 import sys
 
-from pdn_bench import backends, compare, model, node
+from pdn_bench import backends, compare, large_image, model, node
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     node.add_arguments(
         sub.add_parser("node", help="pdn_node at 4K and 15 Hz: latency, drops, memory (soak)")
     )
+    large_image.add_arguments(
+        sub.add_parser(
+            "large-image",
+            help="pdn-detect on 400 Mpx and 1 Gpx tiled TIFFs: pasted objects found, peak memory",
+        )
+    )
     args = parser.parse_args(argv)
     command = shlex.join(["pdn-bench", *argv])
     mains = {
@@ -34,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         "backends": backends.main,
         "compare": compare.main,
         "node": node.main,
+        "large-image": large_image.main,
     }
     return mains[args.benchmark](args, command)
 
