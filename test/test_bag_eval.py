@@ -8,6 +8,7 @@ import shutil
 from contextlib import ExitStack
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from pdn_tiny import tiny_model
@@ -23,6 +24,7 @@ from training.evaluate import evaluate, open_model, run_frames
 from training.metrics import METRIC_KEYS
 from training.rosbag_io import typestore
 from training.synth_cli import main as synth_main
+from training.tracking_metrics import TRACKING_KEYS
 
 HEIGHT, WIDTH = 256, 384
 COMPARED = (*METRIC_KEYS, "recall_0-16px", "recall_16-32px", "frames", "objects")
@@ -73,6 +75,17 @@ def test_bag_evaluates_like_pdn_eval(model: Path, jpeg_set: tuple[Path, Path], t
         assert (tmp_path / "eval" / name).stat().st_size > 100, name
     assert len(list((tmp_path / "eval" / "samples").glob("*.jpg"))) == 4
     assert len((tmp_path / "eval" / "frames.csv").read_text().splitlines()) == 7
+    # the figures that need no annotations are there too
+    assert metrics["ground_truth"] is True
+    assert metrics["image_topic"] == "/camera/image_raw/compressed"
+    assert metrics["frames_processed"] == 6 and metrics["frames_skipped"] == {}
+    assert metrics["resets_by_reason"] == {"gap": 1}
+    assert metrics["windows_per_frame"] == 5.0  # the model's 3 + 2 windows
+    assert set(metrics["windows_by_scale"]) == {"0", "1"}
+    assert 0.0 < metrics["window_coverage_min"] <= metrics["window_coverage_max"] < 1.0
+    video = cv2.VideoCapture(str(tmp_path / "eval" / "run.mp4"))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+    video.release()
 
     # frame by frame, the node's path gives pdn-eval's detections and patches exactly
     with_coco = main(
@@ -129,6 +142,20 @@ def test_pdn_eval_and_pdn_bag_eval_agree_on_a_model_that_detects(
     for key in COMPARED:
         assert metrics[key] == pytest.approx(reference[key]), key
     assert metrics["backend"] == reference["backend"] == "planted detections"
+    planted = json.loads(model.read_text())["found"].values()
+    assert metrics["detections_per_frame"] == pytest.approx(sum(map(len, planted)) / 6)
+
+    # the same bag without its ground truth: nothing scored, the same annotation-free figures
+    blind_out = tmp_path / "blind"
+    assert main([*args[:-1], str(blind_out), "--no-ground-truth", "--no-video"]) == 0
+    blind = json.loads((blind_out / "metrics.json").read_text())
+    assert blind["ground_truth"] is False
+    assert not {*COMPARED, *TRACKING_KEYS} & blind.keys() - {"patches"}
+    for key in ("frames_processed", "resets_by_reason", "detections_per_frame_by_class"):
+        assert blind[key] == metrics[key], key
+    for key in ("windows_per_frame", "window_coverage_mean", "tracked_share"):
+        assert blind[key] == pytest.approx(metrics[key]), key
+    assert "**no ground truth**" in (blind_out / "report.md").read_text()
 
 
 def test_sqlite3_bag_evaluates_like_its_mcap_original(

@@ -8,6 +8,10 @@ build. Per frame, on one header stamp:
   `/camera/image_raw/compressed` (sensor_msgs/CompressedImage, format "jpeg");
 - `/camera/camera_info` (sensor_msgs/CameraInfo: an ideal pinhole, 70 degree horizontal view);
 - `/camera/ground_truth` (pdn_msgs/DetectionArray): every object that is not `ignore`.
+
+`write_camera_bag` writes images as a camera driver with image_transport records them
+instead (raw bgr8 and JPEG of the same frames, camera info, no ground truth): the kind of bag
+users bring from other tools.
 """
 
 from __future__ import annotations
@@ -83,14 +87,19 @@ def frame_stamp_ns(
     return EPOCH_NS + round(seconds * 1e9)
 
 
-def frame_jpeg(frame: Frame, quality: int) -> np.ndarray:
-    """A frame's RGB image as JPEG bytes (uint8 array), the data of a CompressedImage."""
+def rgb_jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
+    """An H x W x 3 RGB image as JPEG bytes (uint8 array), the data of a CompressedImage."""
     ok, jpeg = cv2.imencode(
-        ".jpg", cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
     )
     if not ok:
-        raise RuntimeError(f"JPEG encoding failed for frame {frame.frame_index}")
+        raise RuntimeError(f"JPEG encoding failed for an image of shape {rgb.shape}")
     return jpeg
+
+
+def frame_jpeg(frame: Frame, quality: int) -> np.ndarray:
+    """A synthetic frame's image as JPEG bytes (uint8 array), the data of a CompressedImage."""
+    return rgb_jpeg(frame.image, quality)
 
 
 def truth_detection_fields(frame: Frame, class_names: Sequence[str]) -> list[dict[str, Any]]:
@@ -124,6 +133,35 @@ def pinhole_matrix(width: int, height: int) -> np.ndarray:
     """3x3 intrinsics of an ideal camera with a 70 degree horizontal view, centred."""
     focal = width / (2.0 * math.tan(math.radians(HORIZONTAL_FOV_DEG) / 2.0))
     return np.array([[focal, 0.0, (width - 1) / 2], [0.0, focal, (height - 1) / 2], [0, 0, 1]])
+
+
+def camera_info(types: Any, header: Any, width: int, height: int) -> Any:
+    """sensor_msgs/CameraInfo (rosbags type) of the ideal pinhole camera for a frame size."""
+    k = pinhole_matrix(width, height)
+    projection = np.concatenate([k, np.zeros((3, 1))], axis=1)
+    return types["sensor_msgs/msg/CameraInfo"](
+        header=header,
+        height=height,
+        width=width,
+        distortion_model="plumb_bob",
+        d=np.zeros(5),
+        k=k.reshape(-1),
+        r=np.eye(3).reshape(-1),
+        p=projection.reshape(-1),
+        binning_x=0,
+        binning_y=0,
+        roi=types["sensor_msgs/msg/RegionOfInterest"](
+            x_offset=0, y_offset=0, height=0, width=0, do_rectify=False
+        ),
+    )
+
+
+def _header(types: Any, stamp_ns: int, frame_id: str) -> Any:
+    """std_msgs/Header (rosbags type) with a stamp in nanoseconds."""
+    stamp = types["builtin_interfaces/msg/Time"](
+        sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000
+    )
+    return types["std_msgs/msg/Header"](stamp=stamp, frame_id=frame_id)
 
 
 class BagWriter:
@@ -192,10 +230,7 @@ class BagWriter:
     def write(self, frame: Frame, stamp_ns: int) -> None:
         """Write a frame's image, camera info and ground truth, all stamped `stamp_ns`."""
         types = self._store.types
-        stamp = types["builtin_interfaces/msg/Time"](
-            sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000
-        )
-        header = types["std_msgs/msg/Header"](stamp=stamp, frame_id=CAMERA_FRAME)
+        header = _header(types, stamp_ns, CAMERA_FRAME)
         height, width = frame.image.shape[:2]
         if self.image_format == "raw":
             image = types["sensor_msgs/msg/Image"](
@@ -212,24 +247,7 @@ class BagWriter:
                 header=header, format="jpeg", data=frame_jpeg(frame, JPEG_QUALITY).reshape(-1)
             )
         self._put("image", image, stamp_ns)
-        k = pinhole_matrix(width, height)
-        projection = np.concatenate([k, np.zeros((3, 1))], axis=1)
-        info = types["sensor_msgs/msg/CameraInfo"](
-            header=header,
-            height=height,
-            width=width,
-            distortion_model="plumb_bob",
-            d=np.zeros(5),
-            k=k.reshape(-1),
-            r=np.eye(3).reshape(-1),
-            p=projection.reshape(-1),
-            binning_x=0,
-            binning_y=0,
-            roi=types["sensor_msgs/msg/RegionOfInterest"](
-                x_offset=0, y_offset=0, height=0, width=0, do_rectify=False
-            ),
-        )
-        self._put("info", info, stamp_ns)
+        self._put("info", camera_info(types, header, width, height), stamp_ns)
         detection = types["pdn_msgs/msg/Detection"]
         detections = [detection(**f) for f in truth_detection_fields(frame, self.class_names)]
         truth = types["pdn_msgs/msg/DetectionArray"](header=header, detections=detections)
@@ -246,4 +264,53 @@ def write_bag(
     with BagWriter(path, image_format) as writer:
         for frame in frames:
             writer.write(frame, frame_stamp_ns(frame.frame_index, fps))
+    return Path(path)
+
+
+def write_camera_bag(
+    path: str | os.PathLike[str],
+    frames: Iterable[tuple[np.ndarray, int, int]],
+    namespace: str = "/front_cam/color",
+) -> Path:
+    """A bag (mcap) as a camera driver with image_transport records it: for each (RGB image
+    H x W x 3, header stamp ns, log time ns), `NS/image_raw` (Image, bgr8), then
+    `NS/image_raw/compressed` (JPEG of the same frame) and `NS/camera_info`, each logged a
+    millisecond after the one before; no ground truth."""
+    store = typestore()
+    types = store.types
+    with Writer(Path(path), version=_ROSBAG2_VERSION, storage_plugin=StoragePlugin.MCAP) as bag:
+        topics = (
+            ("image_raw", "sensor_msgs/msg/Image"),
+            ("image_raw/compressed", "sensor_msgs/msg/CompressedImage"),
+            ("camera_info", "sensor_msgs/msg/CameraInfo"),
+        )
+        connections = [
+            (bag.add_connection(f"{namespace}/{name}", msgtype, typestore=store), msgtype)
+            for name, msgtype in topics
+        ]
+        for rgb, stamp_ns, log_ns in frames:
+            header = _header(types, stamp_ns, namespace.strip("/").replace("/", "_") + "_optical")
+            height, width = rgb.shape[:2]
+            bgr = np.ascontiguousarray(rgb[..., ::-1])
+            jpeg = rgb_jpeg(rgb, JPEG_QUALITY)
+            messages = (
+                types["sensor_msgs/msg/Image"](
+                    header=header,
+                    height=height,
+                    width=width,
+                    encoding="bgr8",
+                    is_bigendian=0,
+                    step=3 * width,
+                    data=bgr.reshape(-1),
+                ),
+                types["sensor_msgs/msg/CompressedImage"](
+                    header=header, format="bgr8; jpeg compressed bgr8", data=jpeg.reshape(-1)
+                ),
+                camera_info(types, header, width, height),
+            )
+            for offset, ((connection, msgtype), message) in enumerate(
+                zip(connections, messages, strict=True)
+            ):
+                raw = store.serialize_cdr(message, msgtype)
+                bag.write(connection, log_ns + offset * 1_000_000, raw)
     return Path(path)

@@ -48,8 +48,10 @@ class Bag:
         connections: Sequence[Connection],
         read: Callable[[Collection[Connection]], Iterator[tuple[Connection, int, bytes]]],
         recovered: str | None,
+        duration_ns: int | None = None,
     ) -> None:
         self.path = path
+        self.duration_ns = duration_ns  # the recorded span, when the index tells it
         self.connections = list(connections)
         self._read = read
         self.recovered = recovered  # why the index was not used, when it was not
@@ -64,17 +66,25 @@ class Bag:
         total = sum(c.msgcount for c in self.connections if c.topic == topic)
         return total if total and self.recovered is None else None
 
-    def topic_of_type(self, msgtypes: Sequence[str], wanted: str | None, what: str) -> str:
+    def rate(self, topic: str) -> float | None:
+        """Messages per second on `topic` over the bag's recorded span (None when unknown)."""
+        count = self.count(topic)
+        if count is None or count < 2 or not self.duration_ns:
+            return None
+        return (count - 1) / (self.duration_ns / 1e9)
+
+    def topic_of_type(
+        self, msgtypes: Sequence[str], wanted: str | None, what: str, required: bool = True
+    ) -> str | None:
         """The topic to read: `wanted` when given (checked), else the only topic of one of
-        `msgtypes`; BagReadError naming the candidates otherwise."""
+        `msgtypes` (None when there is none and it is not `required`); BagReadError naming
+        the candidates otherwise."""
         candidates = sorted(t for t, m in self.topics.items() if m in msgtypes)
         if wanted is not None:
-            if self.topics.get(wanted) not in msgtypes:
-                raise BagReadError(
-                    f"{self.path}: topic {wanted!r} is not a {what} topic of this bag "
-                    f"({' or '.join(msgtypes)}); its topics: {self.topics}"
-                )
+            self._check_named(wanted, msgtypes, what)
             return wanted
+        if not candidates and not required:
+            return None
         if len(candidates) != 1:
             found = "none" if not candidates else ", ".join(candidates)
             raise BagReadError(
@@ -82,6 +92,44 @@ class Bag:
                 f"found {found}; name one"
             )
         return candidates[0]
+
+    def _check_named(self, wanted: str, msgtypes: Sequence[str], what: str) -> None:
+        """BagReadError unless the bag has topic `wanted` with one of `msgtypes`."""
+        if wanted not in self.topics:
+            raise BagReadError(
+                f"{self.path}: no topic {wanted!r} in this bag; its topics: "
+                + ", ".join(f"{t} ({m})" for t, m in sorted(self.topics.items()))
+            )
+        if self.topics[wanted] not in msgtypes:
+            raise BagReadError(
+                f"{self.path}: topic {wanted!r} is a {self.topics[wanted]}, not a {what} "
+                f"topic ({' or '.join(msgtypes)})"
+            )
+
+    def image_topic(self, wanted: str | None) -> tuple[str, str]:
+        """The image topic to read and why it was chosen: `wanted` when given, else the one
+        camera's stream, its raw Image topic when it is also recorded compressed (the
+        image_transport name `T/compressed`: the same frames, without JPEG loss).
+        BagReadError listing the streams when there is no camera or more than one."""
+        if wanted is not None:
+            self._check_named(wanted, IMAGE_TYPES, "image")
+            return wanted, f"named with --image-topic ({self.topics[wanted]})"
+        streams = camera_streams(self.topics)
+        if len(streams) != 1:
+            listed = "; ".join(" + ".join(f"{t} ({self.topics[t]})" for t in s) for s in streams)
+            raise BagReadError(
+                f"{self.path}: expected the image topics of one camera "
+                f"({' or '.join(IMAGE_TYPES)}), found "
+                + (f"{len(streams)} different streams: {listed}" if streams else "none")
+                + "; name one with --image-topic"
+            )
+        chosen, *others = streams[0]
+        if not others:
+            return chosen, f"the bag's only image topic ({self.topics[chosen]})"
+        return chosen, (
+            f"raw {IMAGE_TYPES[0]} preferred over the same stream's compressed version "
+            f"{others[0]} (not read)"
+        )
 
     def messages(self, topics: Collection[str]) -> Iterator[Message]:
         """Messages of `topics` in recorded order; BagReadError at the first unreadable one."""
@@ -96,6 +144,17 @@ class Bag:
                 f"{self.path}: reading failed after {read} messages of {sorted(topics)}: "
                 f"{type(err).__name__}: {err}"
             ) from err
+
+
+def camera_streams(topics: dict[str, str]) -> list[list[str]]:
+    """Image topics (name -> type) grouped by camera stream, each group raw topic first: an
+    Image topic `T` and a CompressedImage topic `T/compressed` (image_transport's name) are
+    one stream; any other image topic is a stream of its own."""
+    raw = sorted(t for t, m in topics.items() if m == IMAGE_TYPES[0])
+    compressed = {t for t, m in topics.items() if m == IMAGE_TYPES[1]}
+    streams = [[t, f"{t}/compressed"] if f"{t}/compressed" in compressed else [t] for t in raw]
+    paired = {s[1] for s in streams if len(s) == 2}
+    return sorted(streams + [[t] for t in sorted(compressed - paired)])
 
 
 def storage_files(path: Path) -> list[Path]:
@@ -160,4 +219,6 @@ def open_bag(path: str | Path, stack: ExitStack) -> Bag:
             raise BagReadError(f"cannot open bag {path}: {err}; no topic is readable") from err
         return Bag(path, connections, _scan(readers), f"{type(err).__name__}: {err}")
     stack.callback(reader.close)
-    return Bag(path, reader.connections, lambda c: reader.messages(connections=c), None)
+    return Bag(
+        path, reader.connections, lambda c: reader.messages(connections=c), None, reader.duration
+    )

@@ -1,10 +1,11 @@
 """`pdn-bag-eval`: deterministic offline evaluation of a rosbag2 bag, through the node's code.
 
 Every image of the bag goes, in recorded order and none dropped, through what `pdn_node`
-runs per frame (`run`); the metrics are those of `pdn-eval` (training.metrics) plus the
-bag's own figures (`report`). A bag that turns out truncated or corrupt still yields the
-results of the frames read before the damage, marked incomplete, and exit status 1. See
-docs/bag_evaluation.md.
+runs per frame (`run`); the metrics are those of `pdn-eval` (training.metrics) where the bag
+has ground truth, plus figures that need none (`figures`: detections, windows, resets,
+skipped frames) and an annotated video (`video`), reported by `report`. A bag that turns out
+truncated or corrupt still yields the results of the frames read before the damage, marked
+incomplete, and exit status 1. See docs/bag_evaluation.md.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from pdn_ros.params import SPECS
+from pdn_ros.tools.bag_eval.figures import run_figures
 from pdn_ros.tools.bag_eval.report import compute_metrics, write_outputs
 from pdn_ros.tools.bag_eval.run import frame_results, run_bag
 from pdn_ros.tools.bag_eval.tracks import track_run
+from pdn_ros.tools.bag_eval.video import VIDEO_NAME
 from pdn_ros.tools.bag_reader import BagReadError, open_bag
 from pdn_runtime.onnx_file import DEMO_MODEL
 from pdn_runtime.tracking import TrackerSettings
@@ -46,8 +49,18 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="COCO annotations instead, i-th image = i-th frame in sequence order",
     )
+    truth.add_argument(
+        "--no-ground-truth",
+        action="store_true",
+        help="score nothing even if the bag has a DetectionArray topic (e.g. recorded detections)",
+    )
     parser.add_argument(
-        "--image-topic", help="Image or CompressedImage topic (default: the bag's only one)"
+        "--image-topic",
+        help="Image or CompressedImage topic (default: the bag's only camera stream, its raw "
+        "topic when it is recorded raw and compressed)",
+    )
+    parser.add_argument(
+        "--no-video", action="store_true", help=f"do not write the annotated {VIDEO_NAME}"
     )
     parser.add_argument("--out", type=Path, help="report folder (default out/bag_eval/BAGNAME)")
     parser.add_argument("--limit", type=int_at_least(1), help="evaluate only the first N images")
@@ -126,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
                 args.limit,
                 args.reset_gap_s,
                 args.memory_length,
+                ground_truth=not args.no_ground_truth,
+                video=None if args.no_video else out / VIDEO_NAME,
             )
     except (BagReadError, ValueError, FileNotFoundError) as err:
         print(f"pdn-bag-eval: {err}", file=sys.stderr)
@@ -134,9 +149,17 @@ def main(argv: list[str] | None = None) -> int:
     metrics, evaluation = compute_metrics(run, results, args.model, args.bag)
     node_threshold, node_max = SPECS["score_threshold"].default, SPECS["max_detections"].default
     metrics.update(track_run(run, tracking, node_threshold, node_max))
+    metrics.update(run_figures(run, node_threshold, node_max))
     write_outputs(out, run, results, metrics, evaluation, command)
     print(json.dumps(metrics, indent=2))
+    print(f"pdn-bag-eval: images from {run.image_topic}: {run.image_choice}", file=sys.stderr)
+    if not metrics["ground_truth"]:
+        print("pdn-bag-eval: no ground truth: nothing scored (no AP)", file=sys.stderr)
     print(f"pdn-bag-eval: report in {out / 'report.md'}", file=sys.stderr)
+    if not metrics["frames_processed"]:
+        reason = run.rows[0].status if run.rows else f"no image on {run.image_topic}"
+        print(f"pdn-bag-eval: no frame could be processed: {reason}", file=sys.stderr)
+        return 2
     if run.error is not None:
         print(
             f"pdn-bag-eval: error: {run.error}\npdn-bag-eval: the results cover the "

@@ -4,9 +4,11 @@ Every image of the bag is taken in recorded order and goes through exactly what 
 runs per frame (`pdn_ros.frame_processor.FrameProcessor`: the node's image conversion, then
 `pdn_runtime.StreamRunner` with the node's reset policy, on the backend from
 `create_backend`), one frame at a time and none dropped, so the result does not depend on
-replay timing. Ground truth comes from the bag's pdn_msgs/DetectionArray topic (matched to
-images by header stamp) or from a COCO file (matched by frame order). A bag that turns out
-truncated or corrupt ends the run with the frames read before the damage and the error.
+replay timing. A frame the node would skip (corrupt, or of another resolution than the
+model's) is skipped here too, with the reason, and the run goes on. Ground truth, when there
+is any, comes from the bag's pdn_msgs/DetectionArray topic (matched to images by header
+stamp) or from a COCO file (matched by frame order). A bag that turns out truncated or
+corrupt ends the run with the frames read before the damage and the error.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from pdn_ros.debug_draw import draw
 from pdn_ros.frame_processor import Arrival, CameraResult, FrameProcessor, SkippedFrame
-from pdn_ros.image_convert import BadFrame
 from pdn_ros.messages import stamp_ns
 from pdn_ros.params import PARAMETERS, Settings
+from pdn_ros.tools.bag_eval.video import RunVideo
 from pdn_ros.tools.bag_reader import DETECTIONS_TYPE, IMAGE_TYPES, Bag, BagReadError
 from pdn_runtime import Stream, create_backend, options_for
 from pdn_runtime.boxes import center_size_to_xyxy
@@ -46,9 +48,10 @@ class FrameRow:
 
     index: int
     stamp_ns: int
-    status: str  # "ok" or "bad <kind>: <message>"
+    status: str  # "ok" or "skipped <kind>: <message>"
     result: CameraResult | None
     processing_s: float  # conversion + state policy + model + copying out (FrameProcessor)
+    skipped: str | None = None  # why the node skipped the frame (image_convert.BAD_KINDS)
     truth: tuple[np.ndarray, np.ndarray] | None = None  # boxes xyxy [N,4], labels [N]
     truth_tracks: tuple[str, ...] | None = None  # ground-truth track ids, where it has them
     image_id: int | None = None
@@ -63,11 +66,13 @@ class BagRun:
     class_names: tuple[str, ...]
     backend: str
     image_topic: str
-    truth_source: str
+    image_choice: str  # why this image topic was read
+    truth_source: str | None  # None: the run has no ground truth
     samples: dict[int, np.ndarray]  # frame index -> annotated RGB picture (truth added later)
     sample_scale: float
     error: str | None
     recovered: str | None
+    video: str | None  # what became of the annotated video (file and frames, or why none)
 
 
 def _settings(max_detections: int, reset_gap_s: float, memory: int) -> Settings:
@@ -114,11 +119,20 @@ def run_bag(
     limit: int | None,
     reset_gap_s: float,
     memory_length: int,
+    *,
+    ground_truth: bool = True,
+    video: Path | None = None,
 ) -> BagRun:
-    """Read the bag in recorded order and run every image through the node's FrameProcessor."""
-    image_topic = bag.topic_of_type(IMAGE_TYPES, image_topic, "image")
-    if coco is None:
-        truth_topic = bag.topic_of_type((DETECTIONS_TYPE,), truth_topic, "ground-truth")
+    """Read the bag in recorded order and run every image through the node's FrameProcessor.
+    Without `ground_truth` (or when the bag has no DetectionArray topic and no `coco` is
+    given) nothing is scored; `video` is where the annotated MP4 goes (None: no video)."""
+    image_topic, image_choice = bag.image_topic(image_topic)
+    if coco is None and ground_truth:
+        truth_topic = bag.topic_of_type(
+            (DETECTIONS_TYPE,), truth_topic, "ground-truth", required=False
+        )
+    else:
+        truth_topic = None
     runner = create_backend(backend, model, **options_for(backend, {"threads": threads}))
     info, described = runner.info, runner.describe()
     if info.batch != 1:
@@ -130,11 +144,17 @@ def run_bag(
     total = bag.count(image_topic)
     samples_at = _sample_indices(total if limit is None else min(limit, total or limit))
     scale = min(1.0, SAMPLE_WIDTH / info.width)
+    movie, video_note = None, None
+    if video is not None:
+        try:
+            movie = RunVideo(video, (info.width, info.height), bag.rate(image_topic))
+        except RuntimeError as err:
+            video_note = f"not written: {err}"
     rows: list[FrameRow] = []
     truths: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     truth_tracks: dict[int, tuple[str, ...] | None] = {}
     samples: dict[int, np.ndarray] = {}
-    last_image_time, error = None, None
+    last_image_time, first_stamp, error = None, None, None
     topics = [image_topic] if truth_topic is None else [image_topic, truth_topic]
     try:
         for message in bag.messages(topics):
@@ -154,44 +174,56 @@ def run_bag(
             elapsed = time.perf_counter() - start
             stamp = stamp_ns(msg.header)
             last_image_time = message.log_time_ns
+            first_stamp = stamp if first_stamp is None else first_stamp
+            caption = f"frame {len(rows)}  {(stamp - first_stamp) / 1e9:+.3f} s"
             if isinstance(outcome, SkippedFrame):
-                if outcome.error.kind == "resolution":
-                    raise outcome.error
-                status = f"bad {outcome.error.kind}: {outcome.error}"
-                rows.append(FrameRow(len(rows), stamp, status, None, elapsed))
+                kind = outcome.error.kind
+                status = f"skipped {kind}: {outcome.error}"
+                if len(rows) in samples_at:
+                    samples_at.add(len(rows) + 1)  # the next frame is the sample instead
+                rows.append(FrameRow(len(rows), stamp, status, None, elapsed, kind))
+                if movie is not None:
+                    movie.skipped(f"{caption}  skipped: {kind}")
                 continue
+            found = outcome.found
+            shown = found.subset(found.scores >= RECALL_SCORE)
             if len(rows) in samples_at:
-                found = outcome.found
-                shown = found.subset(found.scores >= RECALL_SCORE)
                 picture = draw(processor.runner.image[0], shown, scale, info.class_names)
                 samples[len(rows)] = picture
+            if movie is not None:
+                picture = draw(processor.runner.image[0], shown, movie.scale, info.class_names)
+                reset = f"  reset: {found.reset}" if found.reset else ""
+                movie.frame(picture, caption + reset)
             rows.append(FrameRow(len(rows), stamp, "ok", outcome, elapsed))
     except BagReadError as err:
         error = str(err)
-    except BadFrame as err:
-        raise ValueError(str(err)) from err
     finally:
         runner.close()
-    class_names = info.class_names
-    if coco is None:
+        if movie is not None:
+            movie.close()
+            video_note = f"{movie.path.name}: {movie.frames} frames at {movie.fps:.1f} frames/s"
+    class_names, source = info.class_names, None
+    if coco is not None:
+        class_names = _attach_coco(rows, coco)
+        source = f"{coco} (matched by frame order)"
+    elif truth_topic is not None:
         for row in rows:
             row.truth = truths.get(row.stamp_ns)
             row.truth_tracks = truth_tracks.get(row.stamp_ns)
         source = f"topic {truth_topic} (matched by header stamp)"
-    else:
-        class_names = _attach_coco(rows, coco)
-        source = f"{coco} (matched by frame order)"
     return BagRun(
         rows,
         (info.width, info.height),
         tuple(class_names),
         described,
         image_topic,
+        image_choice,
         source,
         samples,
         scale,
         error,
         bag.recovered,
+        video_note,
     )
 
 
@@ -220,11 +252,12 @@ def _attach_coco(rows: list[FrameRow], coco: Path) -> list[str]:
 
 def frame_results(run: BagRun) -> dict[int, FrameResult]:
     """training.metrics FrameResults of the frames that have ground truth, by frame index (a
-    bad frame counts with no detections, as the node publishes none for it)."""
+    bad frame counts with no detections, as the node publishes none for it; a frame of
+    another resolution than the model's is not scored: the model was not made for it)."""
     empty = np.zeros((0, 4), np.float32)
     results = {}
     for row in run.rows:
-        if row.truth is None:
+        if row.truth is None or row.skipped == "resolution":
             continue
         found = row.result.found if row.result is not None else None
         results[row.index] = FrameResult(

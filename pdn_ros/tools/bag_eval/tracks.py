@@ -22,10 +22,11 @@ from training.tracking_metrics import TRACKING_KEYS, TrackedFrame, tracking_metr
 def track_run(
     run: BagRun, settings: TrackerSettings, score_threshold: float, max_detections: int
 ) -> dict[str, Any]:
-    """Tracking metrics (TRACKING_KEYS, NaN without ground-truth ids) and `tracked_share`,
-    the share of the detections the node would publish (score >= `score_threshold`, at most
-    `max_detections`) that got a track id. A bad frame gives the tracker nothing, as in the
-    node, and scores as a frame without detections."""
+    """Tracking metrics (TRACKING_KEYS, NaN without ground-truth ids; left out when the run
+    has no ground truth at all) and `tracked_share`, the share of the detections the node
+    would publish (score >= `score_threshold`, at most `max_detections`) that got a track id.
+    A bad frame gives the tracker nothing, as in the node, and scores as a frame without
+    detections; a frame of another resolution is not scored (as in frame_results)."""
     tracker = Tracker(settings)
     frames: list[TrackedFrame] = []
     numbering: dict[tuple[int, str], int] = {}  # (stretch, ground-truth id) -> number
@@ -40,16 +41,17 @@ def track_run(
             ids, boxes, labels = tracker.track(found, row.stamp_ns), found.boxes, found.labels
             published += len(ids)
             tracked += int((ids >= 0).sum())
-        if row.truth is not None and row.truth_tracks is not None:
+        scored = row.truth is not None and row.skipped != "resolution"
+        if scored and row.truth_tracks is not None:
             keys = [(stretch, name) for name in row.truth_tracks]
             gt_ids = np.array([numbering.setdefault(k, len(numbering)) for k in keys], np.int64)
             frames.append(TrackedFrame(gt_ids, *row.truth, ids, boxes, labels))
-    metrics: dict[str, Any] = dict.fromkeys(TRACKING_KEYS, float("nan"))
-    if frames:
-        metrics.update(tracking_metrics(frames))
+    metrics: dict[str, Any] = {}
+    if run.truth_source is not None:
+        metrics = dict.fromkeys(TRACKING_KEYS, float("nan"))
+        metrics.update(tracking_metrics(frames) if frames else {}, tracking_frames=len(frames))
     metrics.update(
         tracked_share=tracked / published if published else float("nan"),
-        tracking_frames=len(frames),
         tracker=dataclasses.asdict(settings),
     )
     return metrics
