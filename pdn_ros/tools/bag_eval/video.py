@@ -54,11 +54,11 @@ class RunVideo:
         self._write(self._last // 3, caption)
 
     def _write(self, bgr: np.ndarray, caption: str) -> None:
-        """Caption (white on a black outline, top left) and append one frame."""
-        for color, thickness in (((0, 0, 0), 3), ((255, 255, 255), 1)):
-            cv2.putText(
-                bgr, caption, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, color, thickness, cv2.LINE_AA
-            )
+        """Caption (white on a black band, top left) and append one frame."""
+        font, size = cv2.FONT_HERSHEY_SIMPLEX, 0.5
+        (width, height), base = cv2.getTextSize(caption, font, size, 1)
+        cv2.rectangle(bgr, (0, 0), (width + 12, height + base + 10), (0, 0, 0), -1)
+        cv2.putText(bgr, caption, (6, height + 5), font, size, (255, 255, 255), 1, cv2.LINE_AA)
         self._writer.write(bgr)
         self.frames += 1
 
