@@ -6,7 +6,7 @@ import argparse
 import shlex
 import sys
 
-from pdn_bench import backends, compare, large_image, model, node
+from pdn_bench import backends, compare, int8, large_image, model, node, profile
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +33,12 @@ def main(argv: list[str] | None = None) -> int:
             help="pdn-detect on 400 Mpx and 1 Gpx tiled TIFFs: pasted objects found, peak memory",
         )
     )
+    int8.add_arguments(
+        sub.add_parser("int8", help="float and INT8 side by side at 1080p, 4K, 8K: latency, AP")
+    )
+    profile.add_arguments(
+        sub.add_parser("profile", help="float and INT8 model, stage by stage, and the node's path")
+    )
     args = parser.parse_args(argv)
     command = shlex.join(["pdn-bench", *argv])
     mains = {
@@ -40,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         "backends": backends.main,
         "compare": compare.main,
         "node": node.main,
+        "int8": int8.main,
+        "profile": profile.main,
         "large-image": large_image.main,
     }
     return mains[args.benchmark](args, command)

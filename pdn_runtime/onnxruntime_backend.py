@@ -30,13 +30,21 @@ def cuda_provider_available() -> bool:
 
 
 def create_session(
-    model: onnx.ModelProto, providers: list[str], threads: int = 0, spin: bool = False
+    model: onnx.ModelProto,
+    providers: list[str],
+    threads: int = 0,
+    spin: bool = False,
+    profile: str | None = None,
 ) -> ort.InferenceSession:
     """An ONNX Runtime session of `model`: `threads` intra-op threads (0: one per core), one
     inter-op thread, and idle intra-op threads sleeping unless `spin`: in pdn_node, spinning
     ones take the CPU that receiving the next frame needs (docs/deployment.md, "CPU
-    threads"); ONNX Runtime's own default is to spin."""
+    threads"); ONNX Runtime's own default is to spin. With `profile` (a file prefix) ONNX
+    Runtime's profiler records every kernel (`pdn-bench profile`)."""
     options = ort.SessionOptions()
+    if profile is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
