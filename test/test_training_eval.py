@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -12,7 +13,7 @@ from pdn_model.checkpoint import save_checkpoint
 from pdn_model.export import to_onnx
 from pdn_runtime.boxes import in_any_patch
 from training.evaluate import evaluate, main
-from training.metrics import FrameResult, summarize
+from training.metrics import FrameResult, ap50_by_video, class_agnostic_ap50, summarize
 from training.synth_cli import main as synth_main
 
 
@@ -84,6 +85,19 @@ def test_perfect_detections_score_one_and_missing_ones_lower_it():
     assert perfect["recall_0-16px"] == 1.0 and perfect["recall_96-infpx"] == 1.0
     half, _ = summarize(oracle_frames(keep_every=2), names)
     assert half["AP"] < 0.7 and 0.3 < half["recall_0-16px"] + half["recall_16-32px"] < 1.7
+
+
+def test_class_agnostic_ap50_ignores_class_mistakes_and_ap50_splits_by_video():
+    names = ["person", "vehicle", "bicycle", "animal", "sign"]
+    frames = oracle_frames()
+    wrong = [dataclasses.replace(f, labels=(f.labels + 1) % 5) for f in frames]
+    assert summarize(wrong, names)[0]["AP50"] == pytest.approx(0.0)
+    assert class_agnostic_ap50(wrong) == pytest.approx(1.0)
+    assert class_agnostic_ap50(oracle_frames(keep_every=2)) < 0.7
+    mixed = frames[:1] + wrong[1:]
+    by_video = ap50_by_video(mixed, [7, 9, 9], names)
+    assert by_video == {"7": pytest.approx(1.0), "9": pytest.approx(0.0)}
+    assert ap50_by_video(mixed, [None] * 3, names) == {}
 
 
 def test_patch_containment():

@@ -22,6 +22,8 @@ from pdn_runtime.timing import percentiles_ms
 from training.data import FrameRecord, load_frames, read_image
 from training.metrics import (
     FrameResult,
+    ap50_by_video,
+    class_agnostic_ap50,
     patch_recall_small,
     summarize,
     window_precision,
@@ -99,7 +101,10 @@ def evaluate(
     results = run_frames(runner, frames, limit)
     metrics, evaluation = summarize(results, class_names)
     latency_p50, latency_p99 = percentiles_ms([r.latency_s for r in results])
+    videos = [frame.video_id for frame in frames[: len(results)]]
     metrics.update(
+        AP50_class_agnostic=class_agnostic_ap50(results),
+        AP50_by_video=ap50_by_video(results, videos, class_names),
         patch_recall_small=patch_recall_small(results),
         **window_precision(results),
         latency_ms_p50=latency_p50,

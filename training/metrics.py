@@ -4,7 +4,7 @@ recall by object size, and the plots of an evaluation report. Imports no torch."
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -169,6 +169,32 @@ def summarize(frames: list[FrameResult], class_names: list[str]) -> tuple[dict, 
     metrics["frames"] = len(frames)
     metrics["objects"] = int(sum(len(f.gt_boxes) for f in frames))
     return metrics, evaluation
+
+
+def class_agnostic_ap50(frames: list[FrameResult]) -> float:
+    """AP50 with every class merged into one: how well objects are found and placed whatever
+    their class (the gap to AP50 is what confusing classes costs)."""
+    merged = [
+        replace(f, gt_labels=np.zeros_like(f.gt_labels), labels=np.zeros_like(f.labels))
+        for f in frames
+    ]
+    return float(coco_evaluation(merged, ["object"]).stats_as_dict[_COCO_NAMES["AP50"]])
+
+
+def ap50_by_video(
+    frames: list[FrameResult], videos: list[int | None], class_names: list[str]
+) -> dict[str, float]:
+    """AP50 of each video's frames (`videos[i]` is frame i's video; keys are the ids as text),
+    to show how results vary from scene to scene; empty for fewer than two videos."""
+    ids = list(dict.fromkeys(videos))
+    if len(ids) < 2:
+        return {}
+    return {
+        str(v): summarize([f for f, w in zip(frames, videos, strict=True) if w == v], class_names)[
+            0
+        ]["AP50"]
+        for v in ids
+    }
 
 
 def write_report(out_dir: Path, metrics: dict, evaluation: COCOeval_faster, title: str) -> None:
