@@ -13,11 +13,13 @@ pdn_runtime.detect_cli`), and its peak RSS is the kernel's figure for that proce
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,26 +47,36 @@ def paste_offset(side: int) -> tuple[int, int]:
     return int(side * OFFSET_FRACTION[0]) | 1, int(side * OFFSET_FRACTION[1]) | 1
 
 
-def tiles(
-    side: int, background: np.ndarray, frame: np.ndarray, offset: tuple[int, int]
-) -> Iterator[np.ndarray]:
-    """The side x side image's TIFF tiles in row-major order: `background` repeated, `frame`
-    pasted at `offset` (x, y)."""
+def encoded_tiles(
+    side: int, background: np.ndarray, frame: np.ndarray, offset: tuple[int, int], level: int
+) -> Iterator[bytes]:
+    """The side x side image's TIFF tiles, row-major, deflate-encoded at `level` (0: stored
+    raw): `background` (sides multiples of TIFF_TILE) repeated, `frame` pasted at `offset`
+    (x, y). The background's few distinct tiles are encoded once, so writing a 1 Gpx image
+    costs little more than its bytes on disk."""
     bh, bw = background.shape[:2]
     fh, fw = frame.shape[:2]
     ox, oy = offset
+
+    def encode(tile: np.ndarray) -> bytes:
+        return zlib.compress(tile.tobytes(), level) if level else tile.tobytes()
+
+    plain = {
+        (y, x): encode(np.ascontiguousarray(background[y : y + TIFF_TILE, x : x + TIFF_TILE]))
+        for y in range(0, bh, TIFF_TILE)
+        for x in range(0, bw, TIFF_TILE)
+    }
     for y0 in range(0, side, TIFF_TILE):
-        rows = (y0 + np.arange(TIFF_TILE)) % bh
         for x0 in range(0, side, TIFF_TILE):
-            cols = (x0 + np.arange(TIFF_TILE)) % bw
-            tile = background[rows[:, None], cols[None, :]]
             y1, x1 = max(y0, oy), max(x0, ox)
             y2, x2 = min(y0 + TIFF_TILE, oy + fh), min(x0 + TIFF_TILE, ox + fw)
-            if y1 < y2 and x1 < x2:
-                tile[y1 - y0 : y2 - y0, x1 - x0 : x2 - x0] = frame[
-                    y1 - oy : y2 - oy, x1 - ox : x2 - ox
-                ]
-            yield tile
+            if y1 >= y2 or x1 >= x2:
+                yield plain[y0 % bh, x0 % bw]
+                continue
+            by, bx = y0 % bh, x0 % bw
+            tile = background[by : by + TIFF_TILE, bx : bx + TIFF_TILE].copy()
+            tile[y1 - y0 : y2 - y0, x1 - x0 : x2 - x0] = frame[y1 - oy : y2 - oy, x1 - ox : x2 - ox]
+            yield encode(tile)
 
 
 def write_tiff(
@@ -75,18 +87,24 @@ def write_tiff(
     offset: tuple[int, int],
     compression: str,
 ) -> None:
-    """A side x side RGB BigTIFF with 512x512 tiles, written from the tile generator."""
+    """A side x side RGB BigTIFF with 512x512 tiles (deflate level 1, or raw), written tile by
+    tile from `encoded_tiles`."""
+    level = 0 if compression == "none" else 1
     tifffile.imwrite(
         path,
-        tiles(side, background, frame, offset),
+        encoded_tiles(side, background, frame, offset, level),
         shape=(side, side, 3),
         dtype=np.uint8,
         tile=(TIFF_TILE, TIFF_TILE),
         photometric="rgb",
         compression=None if compression == "none" else "zlib",
-        compressionargs=None if compression == "none" else {"level": 1},
         bigtiff=True,
     )
+
+
+def file_digest(path: Path) -> str:
+    """The first 16 hex digits of a file's SHA-256 (which model files a report used)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 def run_detect(tiff: Path, model: Path, out: Path, threads: int) -> dict:
@@ -158,11 +176,14 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     model = TwoPartModel(args.model, threads=args.threads)
     names = list(model.class_names)
     frame = SceneSequence(args.seed, SceneConfig(frames=1)).render(0, degrade=False)
-    background = SceneSequence(args.seed + 1, SceneConfig(frames=1, objects=(0, 0))).background(0)
+    # An object-free 4K background, cut to 2048 x 3584 (whole TIFF tiles) and repeated.
+    scene = SceneSequence(args.seed + 1, SceneConfig(frames=1, objects=(0, 0)))
+    background = scene.background(0)[2160 - 2048 :, :3584]
     alone = TiledDetector(model, 0.05).detect(ArrayReader(frame.image))
     reference = pasted_scores(frame, (0, 0), alone.boxes, alone.scores, alone.labels, names)
     results = {
         "model": str(args.model),
+        "model_sha256": {p.name: file_digest(p) for p in (model.look_path, model.detect_path)},
         "machine": machine_description(),
         "reference_4k": reference,
         "images": [],
@@ -206,7 +227,9 @@ def report(results: dict, args: argparse.Namespace, command: str, wall_s: float)
         "# pdn-detect on very large images",
         "",
         f"Produced by `{command}` ({wall_s / 60:.1f} min) on {results['machine']}, model "
-        f"`{results['model']}` (its two-part export), pdn-detect in its own process with "
+        f"`{results['model']}` (its two-part export, SHA-256 "
+        f"{', '.join(f'{k} {v}' for k, v in results['model_sha256'].items())}), "
+        "pdn-detect in its own process with "
         f"{args.threads} ONNX Runtime threads, TIFF tiles 512x512 ({args.compression}).",
         "",
         "Each image is an object-free synthetic 4K background repeated, with one synthetic 4K "
