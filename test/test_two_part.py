@@ -9,6 +9,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from node_support import DEMO_MODEL
 from parity import assert_same_detections
 from pdn_tiny import HEIGHT, WIDTH, random_inputs, tiny_model
 
@@ -23,6 +24,7 @@ from pdn_runtime.export_cli import main as export_main
 from pdn_runtime.onnxruntime_backend import OnnxRuntimeBackend
 from pdn_runtime.stream import StreamState
 from pdn_runtime.two_part import TwoPartModel, global_view, window_patch
+from training.synth import SceneConfig, SceneSequence
 
 FRAMES = 3
 
@@ -141,3 +143,24 @@ def test_missing_or_mixed_up_parts_are_refused_naming_the_files(exported, tmp_pa
     with pytest.raises(ModelContractError, match=r"swapped\.look\.onnx is not the look part"):
         TwoPartModel(swapped)
     assert TwoPartModel(look).look_path == look
+
+
+def test_the_committed_demo_parts_match_the_committed_demo_model():
+    """The demo model's two parts come from the same weights as its one graph (re-export them
+    with pdn-export --two-part whenever the demo model changes)."""
+    frame = SceneSequence(3, SceneConfig(frames=1)).render(0).image
+    one = OnnxRuntimeBackend(DEMO_MODEL, device="cpu")
+    two = TwoPartModel(DEMO_MODEL)
+    ref = one.run(
+        np.ascontiguousarray(frame.transpose(2, 0, 1)[None]), **StreamState(one.info).inputs()
+    )
+    state = StreamState(two.info)
+    look = two.look(global_view(frame, two.config)[None], state)
+    np.testing.assert_array_equal(look.patch_boxes, ref["patch_boxes"])
+    patches = np.stack(
+        [
+            window_patch(frame[int(y0) : int(y1), int(x0) : int(x1)], two.config.patch_size)
+            for x0, y0, x1, y1 in look.patch_boxes[0]
+        ]
+    )[None]
+    assert_same_detections(two.detect(patches, look, state), ref, min_score=0.05, min_clear=10)
