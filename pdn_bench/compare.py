@@ -47,7 +47,8 @@ DENSE_SPEEDUP_4K = 5.0  # dense tiled / PatchDriveNet median latency at 4K at le
 QUICK_FRAMES = 3
 # Where the default budget lives: the checkpoint's config, used at every resolution.
 DEFAULT_BUDGET_SOURCE = (
-    "ModelConfig.patches_per_scale (pdn_model/config.py, stored in the checkpoint)"
+    "pdn_model.config.default_patches: the checkpoint's patches_per_scale up to 4K, scaled "
+    "with the frame's linear size above it, as pdn-export does"
 )
 
 
@@ -67,9 +68,10 @@ def _modes(model: Any, budgets: tuple[int, ...]) -> tuple[dict[str, Any], dict[i
     """The graphs to export at this size, label -> patch counts per scale (or DENSE), and
     the label that measures each budget of the sweep (a budget equal to the default or to
     0 reuses that row rather than running twice)."""
+    from pdn_model.config import default_patches
     from pdn_model.model import DENSE
 
-    default = tuple(model.config.patches_per_scale)
+    default = default_patches(model.config)
     model.set_patches(DENSE)
     limits = model.window_counts()
     modes: dict[str, Any] = {

@@ -185,7 +185,7 @@ def budget_advice(results: dict[str, Any]) -> list[str]:
             f"that meets the target, else the best AP_small among budgets >= {SPEEDUP_8K:g}x "
             f"faster than SAHI); today's default is {default} "
             f"({','.join(map(str, data['default_patches']))} per scale, "
-            f"{results['default_budget_source']}, the same at every resolution; "
+            f"{results['default_budget_source']}; "
             "`pdn-export --height 4320 --width 7680 --patches K1,K2` exports 8K with another)."
         )
     return [" ".join(lines), ""]

@@ -133,7 +133,7 @@ def test_missed_target_is_reported_with_exit_status_0(
     assert "the whole run took 25 min" in report
     assert "At 8K, no budget of the sweep reaches" in report
     assert "Suggested 8K default budget: 16 windows" in report
-    assert "today's default is 16 (12,4 per scale, ModelConfig.patches_per_scale" in report
+    assert "today's default is 16 (12,4 per scale, pdn_model.config.default_patches" in report
     assert "| 48 | 36,12 | 1.0 | 900.0 | 990.0 | 0.250 | 0.250 | 0.96 | 7.3 |" in report
     assert json.loads((out / "results.json").read_text())["targets"][-1]["met"] is False
 
@@ -157,3 +157,16 @@ def _all_met() -> dict[str, Any]:
     results["sweeps"]["8K"] = sweep_verdict(k8["budgets"], *compare.sahi_reference(k8["methods"]))
     results["targets"] = compare.targets(results)
     return results
+
+
+def test_the_default_row_uses_the_budget_pdn_export_gives_each_size() -> None:
+    """At 8K the PatchDriveNet row runs 24,8 windows (pdn-export's default there), not the
+    checkpoint's 4K budget; the sweep's budgets map onto rows in the same ratio."""
+    from pdn_model.config import preset_config
+    from pdn_model.model import PatchDriveNet
+
+    for (height, width), expected in (((2160, 3840), (12, 4)), ((4320, 7680), (24, 8))):
+        model = PatchDriveNet(preset_config("pdn-s", height, width))
+        modes, by_budget = compare._modes(model, (16, 32))
+        assert modes["patchdrivenet"] == expected
+        assert by_budget[sum(expected)] == "patchdrivenet"
