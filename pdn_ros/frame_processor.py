@@ -3,9 +3,10 @@ row of the model's input buffer, then the stream runner (`pdn_runtime.StreamRunn
 policy, one batched model call, detections copied out). No ROS publishing here.
 
 With a model of batch 1, each camera has its own processor and worker, and the processors
-share the backend under a lock; with a model batch equal to the number of cameras, one
-processor runs the frames that are ready together as one batch (a camera without a frame
-leaves its row unused).
+share the backend under a lock; with a model of batch B, one processor runs the frames of up
+to B cameras that are ready together as one batch (a camera without a frame leaves its row
+unused). Cameras get their rows when created or later, one by one (`bind`: the node binds a
+camera on its first frame, `pdn_ros.routing`).
 """
 
 from __future__ import annotations
@@ -54,20 +55,32 @@ class SkippedFrame:
 
 
 class FrameProcessor:
-    """Runs batches of frames for the cameras of its rows (row i is camera `cameras[i]`)."""
+    """Runs batches of frames for the cameras of its rows (row i is camera `cameras[i]`;
+    rows past the bound cameras are unused)."""
 
     def __init__(
         self,
         backend: Backend,
         lock: threading.Lock,
-        cameras: Sequence[int],
-        streams: Sequence[Stream],
+        cameras: Sequence[int] = (),
+        streams: Sequence[Stream] = (),
     ) -> None:
-        self.runner = StreamRunner(backend, streams)
+        batch = backend.info.batch
+        if len(cameras) != len(streams) or len(cameras) > batch:
+            raise ValueError(f"a processor takes one stream per camera, at most {batch}")
+        spare = [Stream(backend.info) for _ in range(batch - len(streams))]
+        self.runner = StreamRunner(backend, [*streams, *spare])
         self.lock = lock
         self.cameras = list(cameras)
-        if len(self.cameras) != backend.info.batch:
-            raise ValueError(f"a processor needs one camera per batch row ({backend.info.batch})")
+
+    def bind(self, camera: int, stream: Stream) -> int:
+        """Give the next free row to `camera`, whose temporal state is `stream`; its row."""
+        row = len(self.cameras)
+        if row == len(self.runner.streams):
+            raise ValueError(f"all {row} rows of this processor are bound")
+        self.runner.streams[row] = stream
+        self.cameras.append(camera)
+        return row
 
     def process(
         self, frames: Sequence[tuple[int, Arrival]], settings: Settings

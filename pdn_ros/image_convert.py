@@ -33,6 +33,8 @@ JPEG_MAGIC = b"\xff\xd8\xff"
 JPEG_END = b"\xff\xd9"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PNG_END = b"IEND\xaeB`\x82"
+# JPEG start-of-frame markers (every coding process), whose segment holds the image size.
+JPEG_FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 # Kinds of bad frames, as counted in /diagnostics.
 BAD_KINDS: tuple[str, ...] = ("encoding", "size", "step", "truncated", "corrupt", "resolution")
 
@@ -117,19 +119,56 @@ def image_into(msg: Any, out: np.ndarray) -> None:
     copy_planar(view, msg.encoding, out)
 
 
-def decode_compressed(data: Any) -> np.ndarray:
-    """Decode JPEG or PNG bytes to H x W x 3 RGB uint8 (what the magic bytes say, not the
-    format string, which drivers fill inconsistently), or raise BadFrame."""
-    buffer = np.frombuffer(data, np.uint8)
+def compressed_format(buffer: np.ndarray) -> str:
+    """The format of compressed image data, JPEG or PNG, from its magic bytes (not the
+    message's format string, which drivers fill inconsistently), or raise BadFrame."""
     if buffer.size == 0:
         raise BadFrame("size", "compressed image has no data")
     head = buffer[:8].tobytes()
     if head.startswith(JPEG_MAGIC):
-        ending, name = JPEG_END, "JPEG"
-    elif head.startswith(PNG_MAGIC):
-        ending, name = PNG_END, "PNG"
+        return "JPEG"
+    if head.startswith(PNG_MAGIC):
+        return "PNG"
+    raise BadFrame("encoding", f"compressed data is neither JPEG nor PNG (starts {head!r})")
+
+
+def compressed_size(data: Any) -> tuple[int, int]:
+    """(width, height) of JPEG or PNG data read from its header alone (no decoding), or
+    BadFrame when the header does not say."""
+    buffer = np.frombuffer(data, np.uint8)
+    name = compressed_format(buffer)
+    view = memoryview(buffer)
+    if name == "PNG":
+        if len(view) >= 24 and view[12:16] == b"IHDR":
+            return int.from_bytes(view[16:20], "big"), int.from_bytes(view[20:24], "big")
     else:
-        raise BadFrame("encoding", f"compressed data is neither JPEG nor PNG (starts {head!r})")
+        at = 2  # after the start-of-image marker: segments FF <marker> <length> ...
+        while at + 9 <= len(view) and view[at] == 0xFF:
+            marker = view[at + 1]
+            if marker in JPEG_FRAME_MARKERS:
+                return (view[at + 7] << 8) | view[at + 8], (view[at + 5] << 8) | view[at + 6]
+            if marker == 0xFF:  # fill byte
+                at += 1
+                continue
+            at += 2 + ((view[at + 2] << 8) | view[at + 3])
+    raise BadFrame("corrupt", f"{name} data of {buffer.size} bytes has no readable image size")
+
+
+def frame_size(msg: Any) -> tuple[int, int]:
+    """(width, height) of an Image or CompressedImage without converting it: the raw header
+    checked as `image_into` checks it, or the JPEG/PNG header; BadFrame when unusable."""
+    if not hasattr(msg, "encoding"):
+        return compressed_size(msg.data)
+    raw_view(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data)
+    return msg.width, msg.height
+
+
+def decode_compressed(data: Any) -> np.ndarray:
+    """Decode JPEG or PNG bytes to H x W x 3 RGB uint8 (the format the magic bytes say), or
+    raise BadFrame."""
+    buffer = np.frombuffer(data, np.uint8)
+    name = compressed_format(buffer)
+    ending = JPEG_END if name == "JPEG" else PNG_END
     # A cut-off JPEG still decodes (libjpeg pads it with grey), so check the end marker.
     if not buffer[-16:].tobytes().rstrip(b"\x00").endswith(ending):
         raise BadFrame("truncated", f"{name} data of {buffer.size} bytes has no end marker")

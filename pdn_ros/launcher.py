@@ -6,6 +6,7 @@ same parameters with the same functions, so they cannot drift apart:
 
     ros2 launch pdn_ros camera.launch.py model:=models/m.onnx cameras:=front,rear rviz:=true
     pdn-launch model:=models/m.onnx cameras:=front,rear
+    pdn-launch model:=models/m-1920x1080.onnx,models/m-3840x2160.onnx cameras:=side,front
 
 `pdn-launch` runs the installed executables as child processes
 (`lib/pdn_ros/pdn_node --ros-args --params-file F -p name:=value ...`), each in its own
@@ -60,7 +61,12 @@ ARGUMENTS: tuple[LaunchArgument, ...] = (
         "C/camera_info ('': params_file's cameras)",
     ),
     LaunchArgument("transport", "", "raw or compressed ('': params_file's transport)"),
-    LaunchArgument("model", "", "Exported model file ('': params_file's model_path)"),
+    LaunchArgument(
+        "model",
+        "",
+        "Exported model file; several, comma-separated, one per camera frame size "
+        "('': params_file's model_path)",
+    ),
     LaunchArgument(
         "backend", "", "auto, onnxruntime, tensorrt or torch ('': params_file's backend)"
     ),

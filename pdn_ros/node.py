@@ -6,9 +6,12 @@ or compressed) and the camera info, keeps the newest frame in a slot for a worke
 ids (`pdn_runtime.tracking`), and publishes detections, patches, patch markers, a debug image
 while someone watches it, and /diagnostics at 1 Hz.
 
-Lifecycle: configure reads and checks the parameters, loads the model and creates the
+Several models, one per frame size, may serve cameras of several resolutions: each camera
+gets the model of its first frame's size (`routing`).
+
+Lifecycle: configure reads and checks the parameters, loads the models and creates the
 publishers and each camera's reset service; activate subscribes and starts the workers;
-deactivate stops them (the model stays loaded); cleanup frees the model. With the parameter
+deactivate stops them (the models stay loaded); cleanup frees the models. With the parameter
 `autostart` (default true) the node configures and activates itself at start, and a failed
 configure ends the process with one log line. See docs/ros_node.md and docs/parameters.md.
 """
@@ -45,11 +48,11 @@ from pdn_msgs.msg import DetectionArray, PatchArray
 from pdn_ros.allocator import keep_large_buffers
 from pdn_ros.debug_draw import draw
 from pdn_ros.frame_processor import Arrival, CameraResult, FrameProcessor, SkippedFrame
-from pdn_ros.image_convert import rgb_image_message
+from pdn_ros.image_convert import BadFrame, rgb_image_message
 from pdn_ros.markers import build_markers, camera_info_matrix, fallback_matrix
 from pdn_ros.messages import detection_array, patch_array, stamp_ns
 from pdn_ros.params import PARAMETERS, RELOAD, SPECS, Settings, check_value
-from pdn_ros.slots import FrameSlots, Worker
+from pdn_ros.routing import Lane, LoadedModel, ModelSet, Router, model_paths
 from pdn_ros.spin import run_node
 from pdn_ros.stats import CameraStats, diagnostic_status
 from pdn_runtime import (
@@ -87,6 +90,7 @@ class Camera:
     tracker: Tracker
     k: np.ndarray | None = None
     fallback_logged: bool = False
+    unmatched: str = ""  # why its last frame found no model (while it has none)
     reset_requested: threading.Event = field(default_factory=threading.Event)
 
 
@@ -96,13 +100,14 @@ class PdnNode(LifecycleNode):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
-        self.backend: Backend | None = None
+        self.models: ModelSet | None = None
+        self.router: Router | None = None
         self.cameras: list[Camera] = []
-        self.streams: list[Stream] = []
-        self.workers: list[Worker[Any]] = []
+        self.streams: list[Stream] = []  # each camera's temporal state, whichever its model
         self.failure: Exception | None = None  # why the last configure failed
         self.done = threading.Event()  # set at shutdown: the process then ends
-        self._processors: list[tuple[list[int], FrameProcessor]] = []
+        self._loaded: list[LoadedModel] = []
+        self._batch_wait_s = 0.0
         self._image_subscriptions: list[Any] = []
         self._reset_services: list[Any] = []
         self._diagnostics: Publisher | None = None
@@ -124,6 +129,11 @@ class PdnNode(LifecycleNode):
         """Every parameter's current value by name."""
         return {name: self.get_parameter(name).value for name in SPECS}
 
+    @property
+    def backend(self) -> Backend | None:
+        """The first model's backend (the only one with a single model); None unconfigured."""
+        return self._loaded[0].backend if self._loaded else None
+
     # ---- lifecycle ----------------------------------------------------------------------
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -142,33 +152,26 @@ class PdnNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Subscribe to every camera, start the workers and the 1 Hz diagnostics."""
+        """Subscribe to every camera, start the workers of the cameras bound before (a camera
+        is bound to a model and worker on its first frame) and the 1 Hz diagnostics."""
         values = self._values()
-        for group, processor in self._processors:
-            slots: FrameSlots[Any] = FrameSlots(len(group))
-            for slot, index in enumerate(group):
-                self._subscribe(self.cameras[index], slots, slot, values)
-            worker = Worker(
-                f"pdn-{'+'.join(self.cameras[i].name for i in group)}",
-                slots,
-                lambda frames, p=processor: self._handle(p, frames),
-                self._worker_failed,
-                values["batch_wait_s"],
-            )
-            worker.start()
-            self.workers.append(worker)
+        self._batch_wait_s = values["batch_wait_s"]
+        for lane in self.router.lanes:
+            self._start_lane(lane)
+        for index, camera in enumerate(self.cameras):
+            self._subscribe(index, camera, values)
         self._diagnostics_timer = self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info("active: subscribed, processing frames")
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Stop subscribing and processing; the model stays loaded."""
+        """Stop subscribing and processing; the models stay loaded."""
         self._stop_processing()
-        self.get_logger().info("inactive: unsubscribed, model kept")
+        self.get_logger().info("inactive: unsubscribed, models kept")
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Free the model, the publishers and the services."""
+        """Free the models, the publishers and the services."""
         self._release()
         return TransitionCallbackReturn.SUCCESS
 
@@ -187,43 +190,43 @@ class PdnNode(LifecycleNode):
     # ---- set-up and release -------------------------------------------------------------------
 
     def _configure(self, values: dict[str, Any]) -> None:
-        """Model, checks against it, streams, processors, cameras and /diagnostics."""
-        if not values["model_path"]:
+        """Models, checks against them, streams, the router, cameras and /diagnostics."""
+        paths = model_paths(values["model_path"])
+        if not paths:
             raise StartupError(
                 "parameter model_path is empty: give the exported model, e.g. "
-                f"--ros-args -p model_path:={DEMO_MODEL}"
+                f"--ros-args -p model_path:={DEMO_MODEL} (several, one per camera frame "
+                "size: comma-separated)"
             )
         kind = values["backend"]
         options = options_for(kind, {"threads": values["threads"]})
-        self.backend = create_backend(kind, values["model_path"], **options)
+        for path in paths:  # a model that cannot be loaded fails with its file named
+            self._loaded.append(LoadedModel(path, create_backend(kind, path, **options)))
         info = self.backend.info
-        names = list(values["cameras"])
         reason = check_value(
             "memory_length", values["memory_length"], info.memory_shape[0]
         ) or check_value("publish_classes", values["publish_classes"], None, info.class_names)
-        if reason is None and info.batch not in (1, len(names)):
-            reason = (
-                f"the model takes batch {info.batch} but the node has {len(names)} cameras: "
-                f"export it with --batch {len(names)} (cameras run together) or --batch 1"
-            )
         if reason is not None:
             raise StartupError(reason)
+        names = list(values["cameras"])
+        try:  # the other models: the same classes and memory, so the checks above hold
+            self.models = ModelSet(self._loaded, len(names))
+        except ValueError as err:
+            raise StartupError(str(err)) from err
         self.settings = Settings.from_values(values)
         self.streams = [Stream(info) for _ in names]
-        lock = threading.Lock()
-        # batch 1: a worker per camera; batch = cameras: one worker runs them together
-        groups = [[i] for i in range(len(names))] if info.batch == 1 else [list(range(len(names)))]
-        self._processors = [
-            (group, FrameProcessor(self.backend, lock, group, [self.streams[i] for i in group]))
-            for group in groups
-        ]
+        self.router = Router(self.models, self.streams, self._start_lane)
         self.cameras = [self._create_camera(name) for name in names]
         self._diagnostics = self.create_lifecycle_publisher(DiagnosticArray, "/diagnostics", 10)
         self.get_logger().info(
-            f"configured: {self.backend.describe()}; model {values['model_path']} "
-            f"({info.width}x{info.height}, batch {info.batch}); cameras {names} "
-            f"({values['transport']}, {values['qos_reliability']})"
+            f"configured: {self.backend.describe()}; models {self.models.describe()}; "
+            f"cameras {names} ({values['transport']}, {values['qos_reliability']}); each "
+            "camera gets the model of its first frame's size"
         )
+
+    def _start_lane(self, lane: Lane) -> None:
+        """Start a lane's worker (new lanes open while active, when a camera is bound)."""
+        lane.start(self._handle, self._worker_failed, self._batch_wait_s)
 
     def _create_camera(self, name: str) -> Camera:
         """One camera's publishers, tracker and reset service."""
@@ -249,10 +252,9 @@ class PdnNode(LifecycleNode):
         )
         return camera
 
-    def _subscribe(
-        self, camera: Camera, slots: FrameSlots[Any], slot: int, values: dict[str, Any]
-    ) -> None:
-        """A camera's image and camera_info subscriptions (incompatible QoS logged)."""
+    def _subscribe(self, index: int, camera: Camera, values: dict[str, Any]) -> None:
+        """A camera's image and camera_info subscriptions (incompatible QoS logged); each
+        image goes to the newest-frame slot of the camera's lane row."""
         reliability = values["qos_reliability"]
         qos = QoSProfile(
             history=QoSHistoryPolicy.KEEP_LAST,
@@ -270,7 +272,14 @@ class PdnNode(LifecycleNode):
         def on_image(msg: Any) -> None:
             transport_s = (self.get_clock().now().nanoseconds - stamp_ns(msg.header)) / 1e9
             arrival = Arrival(msg, time.perf_counter(), transport_s)
-            camera.stats.received(slots.put(slot, arrival))
+            try:
+                lane, row = self.router.route(index, msg)
+            except BadFrame as err:
+                camera.stats.received(False)
+                self._unrouted(camera, err)
+                return
+            camera.unmatched = ""
+            camera.stats.received(lane.put(row, arrival))
 
         def on_info(msg: CameraInfo) -> None:
             camera.k = camera_info_matrix(msg)
@@ -292,15 +301,15 @@ class PdnNode(LifecycleNode):
         """Unsubscribe, stop the workers (each finishes its frame) and the diagnostics."""
         for subscription in self._image_subscriptions:
             self.destroy_subscription(subscription)
-        for worker in self.workers:
-            worker.stop()
+        if self.router is not None:
+            self.router.stop()
         if self._diagnostics_timer is not None:
             self.destroy_timer(self._diagnostics_timer)
-        self._image_subscriptions, self.workers, self._diagnostics_timer = [], [], None
+        self._image_subscriptions, self._diagnostics_timer = [], None
 
     def _release(self) -> None:
         """Back to unconfigured from any state: stop processing, destroy the services and
-        publishers, free the model."""
+        publishers, free the models."""
         self._stop_processing()
         for service in self._reset_services:
             self.destroy_service(service)
@@ -309,9 +318,9 @@ class PdnNode(LifecycleNode):
             publishers += [camera.detections, camera.patches, camera.markers, camera.debug]
         for publisher in publishers:
             self.destroy_lifecycle_publisher(publisher)
-        if self.backend is not None:
-            self.backend.close()
-        self.backend, self.cameras, self.streams, self._processors = None, [], [], []
+        for model in self._loaded:
+            model.backend.close()
+        self._loaded, self.models, self.router, self.cameras, self.streams = [], None, None, [], []
         self._reset_services, self._diagnostics = [], None
 
     # ---- parameters and services -------------------------------------------------------------
@@ -319,7 +328,7 @@ class PdnNode(LifecycleNode):
     def _check_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
         """Refuse a value that cannot work, or a change the configured node cannot take
         without a reload, with the reason (the old value stays)."""
-        info = self.backend.info if self.backend is not None else None
+        info = self.models.info if self.models is not None else None
         for parameter in parameters:
             if parameter.name in RELOAD and info is not None:
                 return SetParametersResult(
@@ -367,11 +376,7 @@ class PdnNode(LifecycleNode):
         for outcome in processor.process(frames, settings):
             camera = self.cameras[outcome.camera]
             if isinstance(outcome, SkippedFrame):
-                camera.stats.bad_frame(outcome.error.kind)
-                self.get_logger().warning(
-                    f"{camera.name}: bad frame skipped ({outcome.error.kind}): {outcome.error}",
-                    throttle_duration_sec=LOG_THROTTLE_S,
-                )
+                self._bad_frame(camera, outcome.error)
                 continue
             if outcome.found.reset is not None:
                 camera.stats.reset(outcome.found.reset)
@@ -381,11 +386,33 @@ class PdnNode(LifecycleNode):
                 )
             self._publish(camera, processor, outcome, settings)
 
+    def _bad_frame(self, camera: Camera, error: BadFrame) -> None:
+        """Count a skipped bad frame and log why (throttled)."""
+        camera.stats.bad_frame(error.kind)
+        self.get_logger().warning(
+            f"{camera.name}: bad frame skipped ({error.kind}): {error}",
+            throttle_duration_sec=LOG_THROTTLE_S,
+        )
+
+    def _unrouted(self, camera: Camera, error: BadFrame) -> None:
+        """A frame of a camera without a model that could not get one: its size matches no
+        model (an error, counted as a bad frame of kind resolution, the reason kept for
+        /diagnostics) or its size cannot be read (a bad frame like any other)."""
+        if error.size is None:
+            self._bad_frame(camera, error)
+            return
+        camera.stats.bad_frame(error.kind)
+        camera.unmatched = str(error)
+        self.get_logger().error(
+            f"{camera.name}: frame skipped, no model for its size: {error}",
+            throttle_duration_sec=LOG_THROTTLE_S,
+        )
+
     def _published(self, found: FrameDetections, settings: Settings) -> FrameDetections:
         """The detections of the classes in `publish_classes` (all when it is empty)."""
         if not settings.publish_classes:
             return found
-        names = self.backend.info.class_names
+        names = self.models.info.class_names
         wanted = [i for i, name in enumerate(names) if name in settings.publish_classes]
         return found.subset(np.isin(found.labels, wanted))
 
@@ -407,7 +434,7 @@ class PdnNode(LifecycleNode):
         """Detections and patches always; markers and the debug image when subscribed."""
         frame_id = settings.frame_id.replace("{camera}", camera.name) or result.header.frame_id
         header = Header(stamp=result.header.stamp, frame_id=frame_id)
-        names = self.backend.info.class_names
+        names = self.models.info.class_names
         found = self._published(result.found, settings)
         tracks = self._track(camera, found, result.header, settings)
         camera.detections.publish(detection_array(found, names, header, tracks))
@@ -459,26 +486,37 @@ class PdnNode(LifecycleNode):
 
     def _publish_diagnostics(self) -> None:
         """One DiagnosticStatus per camera on /diagnostics (1 Hz timer)."""
-        info = self.backend.info
-        extra = {
-            "backend": self.backend.describe(),
-            "model": str(self.get_parameter("model_path").value),
-            "model_size": f"{info.width}x{info.height}",
-            "model_batch": str(info.batch),
-        }
         message = DiagnosticArray(
             status=[
                 diagnostic_status(
-                    f"{self.get_name()}: {camera.name}", camera.name, camera.stats.snapshot(), extra
+                    f"{self.get_name()}: {camera.name}",
+                    camera.name,
+                    camera.stats.snapshot(),
+                    self._model_values(index, camera),
                 )
-                for camera in self.cameras
+                for index, camera in enumerate(self.cameras)
             ]
         )
         message.header.stamp = self.get_clock().now().to_msg()
         self._diagnostics.publish(message)
 
+    def _model_values(self, index: int, camera: Camera) -> dict[str, str]:
+        """The diagnostics values naming a camera's model: file, size and batch, or why it
+        has none yet."""
+        model = self.router.model_of(index)
+        if model is None:
+            why = camera.unmatched or "no frame yet; its first frame's size chooses"
+            return {"backend": self.backend.describe(), "model": f"none: {why}"}
+        info = model.backend.info
+        return {
+            "backend": model.backend.describe(),
+            "model": model.path,
+            "model_size": f"{info.width}x{info.height}",
+            "model_batch": str(info.batch),
+        }
+
     def close(self) -> None:
-        """Stop the workers (each finishes its frame), free the model, destroy the node."""
+        """Stop the workers (each finishes its frame), free the models, destroy the node."""
         self._release()
         self.destroy_node()
 

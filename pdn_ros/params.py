@@ -70,7 +70,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "model_path",
         "",
         "Exported model (.onnx; .engine for tensorrt; a .pt checkpoint for torch). Its input "
-        "size and batch are read from the file.",
+        "size and batch are read from the file. Several, comma-separated, one per frame size "
+        "(pdn-export --sizes): each camera gets the model of its first frame's size.",
         reload=True,
     ),
     ParamSpec("backend", "auto", "Inference backend.", reload=True, choices=KINDS),
@@ -140,8 +141,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "batch_wait_s",
         0.02,
-        "With a model batch equal to the number of cameras: how long a ready frame waits "
-        "for the other cameras' frames before the batch runs without them (seconds).",
+        "With a model batch above 1: how long a ready frame waits for the frames of the "
+        "other cameras of its batch before the batch runs without them (seconds).",
         reload=True,
         float_range=(0.0, 1.0),
     ),
