@@ -1,8 +1,10 @@
 """Shared helpers of the pdn_node tests: a tiny exported model, raw image messages in every
-encoding, an in-process node, and spinning until something happened."""
+encoding, an in-process node, spinning until something happened, and child processes with
+their output in a log file."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from array import array
 from collections.abc import Callable
@@ -12,6 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 from pdn_tiny import HEIGHT, WIDTH, tiny_model
+
+from pdn_ros import launcher
 
 REPO = Path(__file__).resolve().parent.parent
 INSTALLED_LIB = REPO / "install" / "pdn_ros" / "lib" / "pdn_ros"
@@ -82,3 +86,18 @@ def make_node(context: Any, model: Path, **parameters: Any) -> Any:
     overrides = [Parameter("model_path", value=str(model))]
     overrides += [Parameter(name, value=value) for name, value in parameters.items()]
     return PdnNode(context=context, parameter_overrides=overrides)
+
+
+def start_logged(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """A child in its own process group (`pdn_ros.launcher.start`), its output into `log`."""
+    with log.open("wb") as output:
+        return launcher.start(argv, output=output)
+
+
+def stop_logged(child: subprocess.Popen[bytes], log: Path) -> str:
+    """Stop a child (`pdn_ros.launcher.stop`: SIGINT, SIGTERM, SIGKILL as needed) and return
+    the end of its output, saying whether it had ended by itself."""
+    ended = child.poll()
+    launcher.stop([child])
+    state = "stopped by the test" if ended is None else f"ended by itself, status {ended}"
+    return f"{log.read_text(errors='replace')[-3000:]}({state})"

@@ -10,9 +10,6 @@ The scene (seed 77) is not one of the training sequences (seed 1000).
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from node_support import DEMO_MODEL, installed
+from node_support import DEMO_MODEL, installed, start_logged, stop_logged
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, QoSReliabilityPolicy
@@ -70,26 +67,6 @@ def boxes_of(msg: DetectionArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return table[:, :4], table[:, 4], table[:, 5].astype(np.int64)
 
 
-def start(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
-    """A child process in its own process group, its output into `log`."""
-    with log.open("wb") as output:
-        return subprocess.Popen(
-            argv, env=os.environ.copy(), stdout=output, stderr=subprocess.STDOUT, process_group=0
-        )
-
-
-def finish(child: subprocess.Popen[bytes], log: Path) -> str:
-    """Stop a child (SIGINT, then SIGKILL) and return the end of its output."""
-    if child.poll() is None:
-        os.killpg(child.pid, signal.SIGINT)
-        try:
-            child.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait(timeout=15)
-    return log.read_text(errors="replace")[-3000:]
-
-
 def test_demo_model_finds_small_objects_across_processes(ros_context: Any, tmp_path: Path) -> None:
     if not DEMO_MODEL.is_file():
         pytest.fail(
@@ -125,14 +102,14 @@ def test_demo_model_finds_small_objects_across_processes(ros_context: Any, tmp_p
     }
     # The camera first: it publishes nothing until the node subscribes, and by then this
     # listener has matched its ground-truth publisher, so no early frame's truth is lost.
-    camera = start(
+    camera = start_logged(
         [sys.executable, str(installed("pdn_synth_camera")), *ros_args(None, camera_parameters)],
         tmp_path / "camera.log",
     )
     deadline = time.monotonic() + 30
     while listener.count_publishers(f"{CAMERA}/ground_truth") == 0 and time.monotonic() < deadline:
         executor.spin_once(timeout_sec=0.1)
-    node = start(
+    node = start_logged(
         [sys.executable, str(installed("pdn_node")), *ros_args(None, node_parameters)],
         tmp_path / "node.log",
     )
@@ -147,8 +124,8 @@ def test_demo_model_finds_small_objects_across_processes(ros_context: Any, tmp_p
                 break  # the camera is done and nothing came for 5 s
     finally:
         outputs = {
-            "camera": finish(camera, tmp_path / "camera.log"),
-            "node": finish(node, tmp_path / "node.log"),
+            "camera": stop_logged(camera, tmp_path / "camera.log"),
+            "node": stop_logged(node, tmp_path / "node.log"),
         }
         executor.shutdown()
         listener.destroy_node()

@@ -6,8 +6,6 @@ parameter is refused while configured; a camera's reset service answers."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,7 +17,14 @@ import numpy as np
 import pytest
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
-from node_support import TINY_SIZE, installed, raw_message, tiny_onnx
+from node_support import (
+    TINY_SIZE,
+    installed,
+    raw_message,
+    start_logged,
+    stop_logged,
+    tiny_onnx,
+)
 from rcl_interfaces.msg import Log, Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.executors import SingleThreadedExecutor
@@ -118,26 +123,9 @@ def client(ros_context: Any) -> Iterator[Client]:
 
 def launch(tmp_path: Path, *arguments: str) -> subprocess.Popen[bytes]:
     """`pdn-launch` with `arguments`, its output into tmp_path/launch.log."""
-    with (tmp_path / "launch.log").open("wb") as output:
-        return subprocess.Popen(
-            [sys.executable, str(installed("pdn-launch")), *arguments],
-            env=os.environ.copy(),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            process_group=0,
-        )
-
-
-def stop(child: subprocess.Popen[bytes], tmp_path: Path) -> str:
-    """SIGINT the launcher (it stops the node), then its output."""
-    if child.poll() is None:
-        os.killpg(child.pid, signal.SIGINT)
-        try:
-            child.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait(timeout=20)
-    return (tmp_path / "launch.log").read_text(errors="replace")[-3000:]
+    return start_logged(
+        [sys.executable, str(installed("pdn-launch")), *arguments], tmp_path / "launch.log"
+    )
 
 
 def string_parameter(name: str, value: str) -> SetParameters.Request:
@@ -180,7 +168,7 @@ def test_active_after_launch_inactive_publishes_nothing_and_reactivates(
         assert client.until(lambda: client.node.count_subscribers("camera/image") > 0, 30)
         assert client.frames_answered(5, 20) >= 3
     finally:
-        output = stop(child, tmp_path)
+        output = stop_logged(child, tmp_path / "launch.log")
     assert "Traceback" not in output, output
 
 
@@ -197,5 +185,5 @@ def test_unconfigured_without_autostart_and_a_missing_model_fails_configure(
         assert client.until(lambda: any(reason in text for text in client.logs), 10), client.logs
         assert child.poll() is None  # the node waits for a better model_path
     finally:
-        output = stop(child, tmp_path)
+        output = stop_logged(child, tmp_path / "launch.log")
     assert reason in output

@@ -9,9 +9,6 @@ The choice by size and the lanes are also tested without ROS on stand-in backend
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,7 +18,14 @@ import numpy as np
 import onnx
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from node_support import installed, make_node, raw_message, spin_until
+from node_support import (
+    installed,
+    make_node,
+    raw_message,
+    spin_until,
+    start_logged,
+    stop_logged,
+)
 from pdn_tiny import tiny_model
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import TransitionCallbackReturn
@@ -361,29 +365,6 @@ RATE_HZ = 1.0
 MIN_FRAMES = 2
 
 
-def start(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
-    """A child process in its own process group, its output into `log`."""
-    with log.open("wb") as output:
-        return subprocess.Popen(
-            argv, env=os.environ.copy(), stdout=output, stderr=subprocess.STDOUT, process_group=0
-        )
-
-
-def finish(child: subprocess.Popen[bytes], log: Path) -> str:
-    """Stop a child (SIGINT, then SIGKILL) and return the end of its output, saying whether
-    it had ended by itself."""
-    ended = child.poll()
-    if ended is None:
-        os.killpg(child.pid, signal.SIGINT)
-        try:
-            child.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait(timeout=15)
-    state = "stopped by the test" if ended is None else f"ended by itself, status {ended}"
-    return f"{log.read_text(errors='replace')[-3000:]}({state})"
-
-
 def test_two_cameras_of_different_sizes_get_detections_from_one_node_across_processes(
     ros_context, models, tmp_path
 ):
@@ -412,7 +393,7 @@ def test_two_cameras_of_different_sizes_get_detections_from_one_node_across_proc
         "score_threshold": 0.0,
     }
     children = {
-        "node": start(
+        "node": start_logged(
             [sys.executable, str(installed("pdn_node")), *ros_args(None, node_parameters)],
             tmp_path / "node.log",
         )
@@ -430,7 +411,7 @@ def test_two_cameras_of_different_sizes_get_detections_from_one_node_across_proc
             "wait_for_subscribers": 2,  # the node and this listener
         }
         argv = [str(installed("pdn_synth_camera")), *ros_args(None, parameters)]
-        children[name] = start(
+        children[name] = start_logged(
             [sys.executable, *argv, "-r", f"__node:=synth_{name}"], tmp_path / f"{name}.log"
         )
     try:
@@ -447,7 +428,7 @@ def test_two_cameras_of_different_sizes_get_detections_from_one_node_across_proc
             executor.spin_once(timeout_sec=0.1)
     finally:
         logs = "\n".join(
-            f"--- {name}:\n{finish(child, tmp_path / f'{name}.log')}"
+            f"--- {name}:\n{stop_logged(child, tmp_path / f'{name}.log')}"
             for name, child in children.items()
         )
         executor.shutdown()
