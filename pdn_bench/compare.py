@@ -35,7 +35,15 @@ from pdn_bench.budget import (
     sweep_verdict,
 )
 from pdn_bench.compare_report import plot, report
-from pdn_bench.compare_sets import DENSE_TILED, GLOBAL, METHODS, PDN, DataSet, datasets
+from pdn_bench.compare_sets import (
+    DENSE_TILED,
+    GLOBAL,
+    METHODS,
+    PDN,
+    DataSet,
+    datasets,
+    load_set,
+)
 from pdn_bench.compare_worker import run_in_process
 from pdn_bench.measure import latency_stats, machine_description
 from pdn_bench.reporting import add_common_arguments, write_report
@@ -141,14 +149,8 @@ def _measure(job: dict[str, Any], frames: list, class_names: list[str], work: Pa
 
 def _run_set(args: argparse.Namespace, data: DataSet, slice_model: tuple, work: Path) -> dict:
     """Every method and budget on one set: export, run each in its own process, score."""
-    from training.data import load_frames
-
-    frames, class_names = load_frames(data.path)
-    frames = frames[: args.frames]
-    if not frames:
-        raise ValueError(f"{data.path} holds no frames")
+    frames, class_names = load_set(data, args.frames, "pdn-bench compare")
     height, width = frames[0].height, frames[0].width
-    print(f"pdn-bench compare: {data.name} ({width}x{height}, {len(frames)} frames)", flush=True)
     model = _load(args, height, width)
     modes, by_budget = _modes(model, args.budgets)
     graphs = _export(model, modes, work, data.name)

@@ -29,6 +29,20 @@ class DataSet:
     synth: tuple[str, ...] = ()
 
 
+def load_set(data: DataSet, limit: int, tool: str) -> tuple[list, list[str]]:
+    """The first `limit` frames of a set and its class names; prints the set's size under
+    `tool`'s name (e.g. "pdn-bench int8"), refuses an empty set."""
+    from training.data import load_frames
+
+    frames, class_names = load_frames(data.path)
+    frames = frames[:limit]
+    if not frames:
+        raise ValueError(f"{data.path} holds no frames")
+    height, width = frames[0].height, frames[0].width
+    print(f"{tool}: {data.name} ({width}x{height}, {len(frames)} frames)", flush=True)
+    return frames, class_names
+
+
 def _synth_args(height: int, width: int, sequences: int, seed: int) -> tuple[str, ...]:
     """pdn-synth arguments of a default set: 10 frames per sequence."""
     return (

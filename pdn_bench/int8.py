@@ -22,7 +22,7 @@ from typing import Any
 
 import onnxruntime as ort
 
-from pdn_bench.compare_sets import DEFAULT_DATA, DataSet, datasets
+from pdn_bench.compare_sets import DEFAULT_DATA, DataSet, datasets, load_set
 from pdn_bench.measure import interleaved_timings, latency_stats, machine_description
 from pdn_bench.reporting import add_common_arguments, write_report
 from pdn_runtime import StreamRunner, create_backend
@@ -72,16 +72,11 @@ def window_agreement(float_results: list, int8_results: list) -> float:
 
 def run_set(args: argparse.Namespace, data: DataSet, work: Path) -> dict[str, Any]:
     """Both models on one set: accuracy over every frame, then interleaved latency."""
-    from training.data import load_frames
     from training.evaluate import run_frames
     from training.metrics import summarize
 
-    frames, class_names = load_frames(data.path)
-    frames = frames[: args.frames]
-    if not frames:
-        raise ValueError(f"{data.path} holds no frames")
+    frames, class_names = load_set(data, args.frames, "pdn-bench int8")
     height, width = frames[0].height, frames[0].width
-    print(f"pdn-bench int8: {data.name} ({width}x{height}, {len(frames)} frames)", flush=True)
     paths = export_pair(args, height, width, work)
     backends = {
         name: create_backend("onnxruntime", path, device="cpu", threads=args.threads)
