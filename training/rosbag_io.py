@@ -156,6 +156,20 @@ def camera_info(types: Any, header: Any, width: int, height: int) -> Any:
     )
 
 
+def image_message(types: Any, header: Any, pixels: np.ndarray, encoding: str) -> Any:
+    """sensor_msgs/Image (rosbags type) of an H x W x 3 uint8 array in `encoding` (rgb8, bgr8)."""
+    height, width = pixels.shape[:2]
+    return types["sensor_msgs/msg/Image"](
+        header=header,
+        height=height,
+        width=width,
+        encoding=encoding,
+        is_bigendian=0,
+        step=3 * width,
+        data=np.ascontiguousarray(pixels).reshape(-1),
+    )
+
+
 def _header(types: Any, stamp_ns: int, frame_id: str) -> Any:
     """std_msgs/Header (rosbags type) with a stamp in nanoseconds."""
     stamp = types["builtin_interfaces/msg/Time"](
@@ -233,15 +247,7 @@ class BagWriter:
         header = _header(types, stamp_ns, CAMERA_FRAME)
         height, width = frame.image.shape[:2]
         if self.image_format == "raw":
-            image = types["sensor_msgs/msg/Image"](
-                header=header,
-                height=height,
-                width=width,
-                encoding="rgb8",
-                is_bigendian=0,
-                step=3 * width,
-                data=frame.image.reshape(-1),
-            )
+            image = image_message(types, header, frame.image, "rgb8")
         else:
             image = types["sensor_msgs/msg/CompressedImage"](
                 header=header, format="jpeg", data=frame_jpeg(frame, JPEG_QUALITY).reshape(-1)
@@ -291,18 +297,9 @@ def write_camera_bag(
         for rgb, stamp_ns, log_ns in frames:
             header = _header(types, stamp_ns, namespace.strip("/").replace("/", "_") + "_optical")
             height, width = rgb.shape[:2]
-            bgr = np.ascontiguousarray(rgb[..., ::-1])
             jpeg = rgb_jpeg(rgb, JPEG_QUALITY)
             messages = (
-                types["sensor_msgs/msg/Image"](
-                    header=header,
-                    height=height,
-                    width=width,
-                    encoding="bgr8",
-                    is_bigendian=0,
-                    step=3 * width,
-                    data=bgr.reshape(-1),
-                ),
+                image_message(types, header, rgb[..., ::-1], "bgr8"),
                 types["sensor_msgs/msg/CompressedImage"](
                     header=header, format="bgr8; jpeg compressed bgr8", data=jpeg.reshape(-1)
                 ),
