@@ -171,6 +171,11 @@ def summarize(frames: list[FrameResult], class_names: list[str]) -> tuple[dict, 
     return metrics, evaluation
 
 
+def _ap50(frames: list[FrameResult], class_names: list[str]) -> float:
+    """COCO AP at IoU 0.5 of `frames`."""
+    return float(coco_evaluation(frames, class_names).stats_as_dict[_COCO_NAMES["AP50"]])
+
+
 def class_agnostic_ap50(frames: list[FrameResult]) -> float:
     """AP50 with every class merged into one: how well objects are found and placed whatever
     their class (the gap to AP50 is what confusing classes costs)."""
@@ -178,7 +183,7 @@ def class_agnostic_ap50(frames: list[FrameResult]) -> float:
         replace(f, gt_labels=np.zeros_like(f.gt_labels), labels=np.zeros_like(f.labels))
         for f in frames
     ]
-    return float(coco_evaluation(merged, ["object"]).stats_as_dict[_COCO_NAMES["AP50"]])
+    return _ap50(merged, ["object"])
 
 
 def ap50_by_video(
@@ -190,9 +195,7 @@ def ap50_by_video(
     if len(ids) < 2:
         return {}
     return {
-        str(v): summarize([f for f, w in zip(frames, videos, strict=True) if w == v], class_names)[
-            0
-        ]["AP50"]
+        str(v): _ap50([f for f, w in zip(frames, videos, strict=True) if w == v], class_names)
         for v in ids
     }
 
