@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -19,6 +20,7 @@ from training.coco import CocoFormatError
 from training.config import DataConfig, load_train_config
 from training.data import ClipAugment, ClipDataset, load_frames, read_image
 from training.synth import SceneConfig, generate_sequence
+from training.synth.randomize import GAUSSIAN, NO_BLUR
 from training.synth_cli import main as synth_main
 from training.train import build_model, run_dir, train
 
@@ -141,6 +143,43 @@ def test_haze_lowers_the_contrast_and_leaves_geometry_and_other_draws_alone(data
     np.testing.assert_allclose(per_channel, before / 2, rtol=0.03)
     expected = original.astype(np.float32) / 2 + neutral.haze_colour[:, None, None] / 2
     assert np.abs(image - expected).max() <= 1.0
+
+
+def test_camera_adds_the_noise_blur_and_jpeg_it_draws_and_leaves_geometry_alone(dataset):
+    config = DataConfig(train=str(dataset), crop=(128, 192), clip_length=2)
+    plain = ClipDataset(config, seed=0)
+    degraded = ClipDataset(dataclasses.replace(config, camera=1.0), seed=0)
+    frame = plain.frames[0]
+    a = plain.draw(np.random.default_rng(7), frame)
+    b = degraded.draw(np.random.default_rng(7), frame)
+    assert a.camera is None and b.camera is not None
+    assert (a.scale, a.origin, a.flip, a.offset) == (b.scale, b.origin, b.flip, b.offset)
+    base = dataclasses.replace(b, gain=np.ones(3, np.float32), offset=0.0)
+    original, original_target = degraded.apply(frame, dataclasses.replace(base, camera=None))
+    # Sensor noise alone (no blur, near-lossless JPEG): the added noise has the drawn deviation.
+    noisy = dataclasses.replace(b.camera, blur=NO_BLUR, noise=8.0, jpeg=100)
+    image, target = degraded.apply(frame, dataclasses.replace(base, camera=noisy))
+    assert torch.equal(target.boxes, original_target.boxes)
+    # Compared in luma on unclipped pixels: JPEG keeps luma at full resolution (chroma is
+    # subsampled), and independent noise of 8 per channel is 8 * |(.299, .587, .114)| in luma.
+    luma = np.array([0.299, 0.587, 0.114], np.float32)[:, None, None]
+    before, after = ((x.astype(np.float32) * luma).sum(0) for x in (original, image))
+    mid = (original.min(0) > 30) & (original.max(0) < 225)
+    added = (after - before)[mid]
+    assert mid.mean() > 0.3 and abs(added.std() / (8 * 0.668) - 1) < 0.15
+    assert abs(added.mean()) < 1.0
+    # A Gaussian blur without noise takes out fine detail: far less Laplacian energy.
+    blurred = dataclasses.replace(noisy, blur=GAUSSIAN, blur_px=2.0, noise=0.0)
+    soft, _ = degraded.apply(frame, dataclasses.replace(base, camera=blurred))
+
+    def detail(x):
+        return cv2.Laplacian(x.transpose(1, 2, 0), cv2.CV_32F).var()
+
+    assert detail(soft) < 0.3 * detail(original)
+    # The same clip item degrades the same way every time (reproducible, resumable runs).
+    first, _ = degraded[3]
+    again, _ = degraded[3]
+    assert torch.equal(first, again)
 
 
 def test_corrupt_annotation_and_image_errors_name_the_file(tmp_path, dataset):

@@ -24,6 +24,7 @@ class DataConfig:
     flip: bool = True
     color_jitter: float = 0.2
     haze: float = 0.0  # blend each clip toward a random colour by up to this share (contrast)
+    camera: float = 0.0  # share of clips given a randomised camera's noise, blur and JPEG
     workers: int = 1
     frame_cache: bool = True  # decode each frame once into IMAGES/.frame_cache (data.py)
 

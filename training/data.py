@@ -7,8 +7,10 @@ whole 4K JPEG per frame.
 
 Augmentations work at full resolution: a mild scale jitter, a crop (centred on a random
 object most of the time, so crops of large sparse frames are rarely empty), a horizontal
-flip and colour jitter, the same for every frame of a clip. Nothing downsamples the frame,
-so a 6-pixel object stays about 6 pixels.
+flip, colour jitter, optional haze and optional camera degradations (the sensor noise, blur
+and JPEG of pdn-synth's randomised looks, drawn per clip), the same for every frame of a
+clip. Nothing downsamples the frame, so a 6-pixel object stays about 6 pixels (a soft or
+motion blur spreads it as a real camera would).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from torch.utils.data import Dataset
 from training.coco import read_coco
 from training.config import DataConfig
 from training.losses import Target
+from training.synth.randomize import Look, degrade_frame, draw_look
 
 # Share of crops centred on a random object (the rest are uniform over the frame).
 OBJECT_CROP_SHARE = 0.7
@@ -167,6 +170,8 @@ class ClipAugment:
     offset: float
     haze: float = 0.0  # share of `haze_colour` blended in (lowers the contrast)
     haze_colour: np.ndarray | None = None  # RGB
+    camera: Look | None = None  # noise, blur and JPEG of a randomised look (other fields unused)
+    camera_seed: int = 0  # per-frame draws of the camera (noise, blur strength)
 
 
 class ClipDataset(Dataset):
@@ -186,7 +191,7 @@ class ClipDataset(Dataset):
         return len(self.clips)
 
     def draw(self, rng: np.random.Generator, first: FrameRecord) -> ClipAugment:
-        """Scale, crop origin, flip, colour jitter and haze for one clip."""
+        """Scale, crop origin, flip, colour jitter, haze and camera for one clip."""
         cfg = self.config
         lo, hi = cfg.scale_jitter
         scale = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
@@ -209,13 +214,17 @@ class ClipDataset(Dataset):
             gain=rng.uniform(1 - c, 1 + c, size=3).astype(np.float32),
             offset=float(rng.uniform(-c, c) * 64),
         )
-        if cfg.haze <= 0:  # no draw: runs without haze stay as they were
-            return aug
-        colour = rng.uniform(0, 255, size=3).astype(np.float32)
-        return replace(aug, haze=float(rng.uniform(0, cfg.haze)), haze_colour=colour)
+        if cfg.haze > 0:  # no draw without it: runs without haze stay as they were
+            colour = rng.uniform(0, 255, size=3).astype(np.float32)
+            aug = replace(aug, haze=float(rng.uniform(0, cfg.haze)), haze_colour=colour)
+        if cfg.camera > 0 and rng.random() < cfg.camera:
+            # Blur strengths are drawn in pixels at 2160 rows: scale them to this crop.
+            look = draw_look(rng, first.height / 2160 * scale)
+            aug = replace(aug, camera=look, camera_seed=int(rng.integers(2**31)))
+        return aug
 
     def apply(self, frame: FrameRecord, aug: ClipAugment) -> tuple[np.ndarray, Target]:
-        """Crop, scale, flip and colour one frame and its boxes."""
+        """Crop, scale, flip, colour and degrade one frame and its boxes."""
         out_h, out_w = self.config.crop
         x0, y0 = aug.origin
         # One affine warp: crop and scale in a single pass over only the pixels needed.
@@ -247,7 +256,13 @@ class ClipDataset(Dataset):
         pixels = image.astype(np.float32)
         if aug.haze_colour is not None:
             pixels = pixels * (1 - aug.haze) + aug.haze_colour * aug.haze
-        image = np.clip(pixels * aug.gain + aug.offset, 0, 255).astype(np.uint8)
+        pixels = pixels * aug.gain + aug.offset
+        if aug.camera is not None:
+            rng = np.random.default_rng([aug.camera_seed, frame.image_id])
+            pixels += rng.standard_normal(pixels.shape, np.float32) * aug.camera.noise
+            image = degrade_frame(np.clip(pixels, 0, 255).astype(np.uint8), aug.camera, rng)
+        else:
+            image = np.clip(pixels, 0, 255).astype(np.uint8)
         target = Target(
             torch.from_numpy(np.ascontiguousarray(boxes, dtype=np.float32)).reshape(-1, 4),
             torch.from_numpy(labels),
