@@ -63,6 +63,7 @@ from pdn_runtime import (
     create_backend,
     options_for,
 )
+from pdn_runtime.camera_motion import CameraMotion
 from pdn_runtime.onnx_file import DEMO_MODEL
 from pdn_runtime.tracking import Tracker
 
@@ -88,10 +89,16 @@ class Camera:
     markers: Publisher
     debug: Publisher
     tracker: Tracker
+    motion: CameraMotion = field(default_factory=CameraMotion)  # view offset for the tracker
     k: np.ndarray | None = None
     fallback_logged: bool = False
     unmatched: str = ""  # why its last frame found no model (while it has none)
     reset_requested: threading.Event = field(default_factory=threading.Event)
+
+    def end_tracks(self) -> None:
+        """End the camera's tracks (later objects get new ids) and its motion estimate."""
+        self.tracker.reset()
+        self.motion.reset()
 
 
 class PdnNode(LifecycleNode):
@@ -372,7 +379,7 @@ class PdnNode(LifecycleNode):
             if camera.reset_requested.is_set():
                 camera.reset_requested.clear()
                 self.streams[index].restart()
-                camera.tracker.reset()
+                camera.end_tracks()
         for outcome in processor.process(frames, settings):
             camera = self.cameras[outcome.camera]
             if isinstance(outcome, SkippedFrame):
@@ -417,16 +424,23 @@ class PdnNode(LifecycleNode):
         return found.subset(np.isin(found.labels, wanted))
 
     def _track(
-        self, camera: Camera, found: FrameDetections, header: Header, settings: Settings
+        self,
+        camera: Camera,
+        found: FrameDetections,
+        header: Header,
+        settings: Settings,
+        image: np.ndarray,
     ) -> np.ndarray | None:
-        """Track ids of the published detections (None with tracking off, which ends the
-        tracks); new tracking settings end the tracks too."""
+        """Track ids of the published detections of frame `image` (planar RGB; None with
+        tracking off, which ends the tracks); new tracking settings end the tracks too."""
         if not settings.tracking:
-            camera.tracker.reset()
+            camera.end_tracks()
             return None
         if camera.tracker.settings != settings.tracker:
             camera.tracker.set_settings(settings.tracker)
-        return camera.tracker.track(found, stamp_ns(header))
+            camera.motion.reset()
+        offset = camera.motion.update(image) if settings.tracker.camera_motion else (0.0, 0.0)
+        return camera.tracker.track(found, stamp_ns(header), offset)
 
     def _publish(
         self, camera: Camera, processor: FrameProcessor, result: CameraResult, settings: Settings
@@ -436,7 +450,8 @@ class PdnNode(LifecycleNode):
         header = Header(stamp=result.header.stamp, frame_id=frame_id)
         names = self.models.info.class_names
         found = self._published(result.found, settings)
-        tracks = self._track(camera, found, result.header, settings)
+        image = processor.runner.image[processor.cameras.index(result.camera)]
+        tracks = self._track(camera, found, result.header, settings, image)
         camera.detections.publish(detection_array(found, names, header, tracks))
         latency_s = (self.get_clock().now().nanoseconds - stamp_ns(result.header)) / 1e9
         camera.patches.publish(patch_array(found, header))
@@ -446,8 +461,6 @@ class PdnNode(LifecycleNode):
             markers = build_markers(found, header, k, settings.marker_depth, names, tracks)
             camera.markers.publish(markers)
         if settings.debug_image and camera.debug.get_subscription_count():
-            row = processor.cameras.index(result.camera)
-            image = processor.runner.image[row]
             picture = draw(image, found, settings.debug_image_scale, names, tracks)
             camera.debug.publish(rgb_image_message(picture, header))
 

@@ -209,6 +209,13 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "their ids; 0 is plain IoU.",
         float_range=(0.0, 10.0),
     ),
+    ParamSpec(
+        "track_camera_motion",
+        TRACKING.camera_motion,
+        "Match detections to tracks with the camera's pan and tilt since the last processed "
+        "frame taken out (estimated from the image), so ids survive a moving camera at a low "
+        "processing rate.",
+    ),
 )
 SPECS: dict[str, ParamSpec] = {spec.name: spec for spec in PARAMETERS}
 RELOAD = frozenset(spec.name for spec in PARAMETERS if spec.reload)
@@ -300,6 +307,7 @@ class Settings:
                 high_score=float(values["track_high_score"]),
                 match_iou=float(values["track_match_iou"]),
                 buffer=float(values["track_buffer"]),
+                camera_motion=bool(values["track_camera_motion"]),
             ),
         )
 

@@ -12,6 +12,11 @@ on its second matched frame, so a one-frame false positive never gets one. Each 
 own ByteTrack, so a box never takes over the id of an object of another class; ids are unique
 per camera over all classes.
 
+With `camera_motion` on, the caller passes each frame's view offset (`CameraMotion`): boxes
+are matched where they would be seen by a camera that did not pan, so a pan between two
+processed frames does not look like every object jumping (the ids are the same; the boxes
+returned and published are the frame's own).
+
 Stamps are the frames' capture times: the Kalman filters step by the time that passed, so
 frames the node dropped do not break a track. A stamp earlier than the last one (a bag
 restarted, a clock reset) starts the tracks afresh, like the model's temporal memory.
@@ -41,6 +46,7 @@ class TrackerSettings:
     high_score: float = 0.3  # detections >= this are matched first and may start tracks
     match_iou: float = 0.1  # least (buffered) IoU between a detection and a track's prediction
     buffer: float = 1.0  # boxes grow by this share of their size on each side for matching
+    camera_motion: bool = True  # match in the view offset the caller estimates (CameraMotion)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.max_gap_s <= 3600.0:
@@ -66,11 +72,19 @@ class Tracker:
         self._last_s = 0.0
 
     def update(
-        self, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, stamp_ns: int
+        self,
+        boxes: np.ndarray,
+        scores: np.ndarray,
+        labels: np.ndarray,
+        stamp_ns: int,
+        offset: tuple[float, float] = (0.0, 0.0),
     ) -> np.ndarray:
         """Ids [n] int64 (>= 1, or -1 for none yet) of one frame's detections: boxes [n, 4]
-        xyxy, scores [n], class labels [n], the frame's stamp in nanoseconds."""
+        xyxy, scores [n], class labels [n], the frame's stamp in nanoseconds, and the view
+        offset (x, y) pixels of the frame (`CameraMotion.offset`; used with `camera_motion`)."""
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        if self.settings.camera_motion:
+            boxes = boxes + np.array([*offset, *offset], np.float32)
         scores = np.asarray(scores, np.float32).reshape(-1)
         labels = np.asarray(labels, np.int64).reshape(-1)
         if not len(boxes) == len(scores) == len(labels):
@@ -99,13 +113,15 @@ class Tracker:
             self._forget_ended(label, tracker)
         return ids
 
-    def track(self, found: FrameDetections, stamp_ns: int) -> np.ndarray:
+    def track(
+        self, found: FrameDetections, stamp_ns: int, offset: tuple[float, float] = (0.0, 0.0)
+    ) -> np.ndarray:
         """Ids of one processed frame's detections (`update`); when the model's temporal
         state was reset before this frame (`found.reset`: the stream broke), the tracks end
         first, so ids never bridge a break either."""
         if found.reset is not None:
             self.reset()
-        return self.update(found.boxes, found.scores, found.labels, stamp_ns)
+        return self.update(found.boxes, found.scores, found.labels, stamp_ns, offset)
 
     def reset(self) -> None:
         """End every track (the next ids are new ones) and forget the last stamp."""

@@ -265,3 +265,46 @@ def test_tracking_metrics_of_exact_detections(
     assert metrics["IDF1"] == pytest.approx(2 * tracked / (tracked + total))
     assert metrics["MOTA"] == pytest.approx(tracked / total)
     assert metrics["tracked_share"] == pytest.approx(tracked / total)
+
+
+def test_every_runs_every_nth_image_as_a_slower_node_would(
+    model: Path, jpeg_set: tuple[Path, Path]
+) -> None:
+    """--every 2 runs images 0, 2, 4 of the six (the others are dropped, not rows), each as
+    it ran with every image; 0 is refused."""
+    _, bag = jpeg_set
+    with ExitStack() as stack:
+        runs = {
+            every: run_bag(
+                open_bag(bag, stack),
+                model,
+                "onnxruntime",
+                1,
+                None,
+                None,
+                None,
+                None,
+                1.0,
+                -1,
+                every=every,
+            )
+            for every in (1, 2)
+        }
+        with pytest.raises(ValueError, match="every"):
+            run_bag(
+                open_bag(bag, stack),
+                model,
+                "onnxruntime",
+                1,
+                None,
+                None,
+                None,
+                None,
+                1.0,
+                -1,
+                every=0,
+            )
+    every_image, halved = runs[1].rows, runs[2].rows
+    assert len(every_image) == 6
+    assert [r.stamp_ns for r in halved] == [r.stamp_ns for r in every_image[::2]]
+    assert [r.truth_tracks for r in halved] == [r.truth_tracks for r in every_image[::2]]

@@ -173,3 +173,26 @@ def test_no_detections_and_bad_input() -> None:
         TrackerSettings(max_gap_s=0.0)
     with pytest.raises(ValueError, match="match_iou"):
         TrackerSettings(match_iou=1.5)
+
+
+def test_a_pan_faster_than_the_objects_size_keeps_ids_with_the_camera_motion() -> None:
+    """Three 16-px objects standing still while the camera pans 60 px between processed
+    frames (a node at a quarter of the camera's rate): with the view offset taken out they
+    keep one id each; matched in raw image coordinates they never get past a first match."""
+    world = np.array([box(600, 300, 16), box(900, 500, 16), box(1300, 420, 16)])
+
+    def ids_over(settings: TrackerSettings) -> list[list[int]]:
+        tracker, frames = Tracker(settings), []
+        for t in range(8):
+            pan = 60.0 * t  # camera x: the objects move left in the image
+            boxes = world - np.array([pan, 0, pan, 0])
+            scores, labels = np.full(3, 0.9), np.zeros(3, np.int64)
+            frames.append(tracker.update(boxes, scores, labels, t * STEP_NS, (pan, 0.0)).tolist())
+        return frames
+
+    steady = ids_over(TrackerSettings(camera_motion=True))
+    assert steady[0] == [-1, -1, -1]
+    assert all(frame == steady[1] for frame in steady[1:]) and len(set(steady[1])) == 3
+    assert min(steady[1]) >= 1
+    raw = ids_over(TrackerSettings(camera_motion=False))
+    assert all(frame == [-1, -1, -1] for frame in raw)

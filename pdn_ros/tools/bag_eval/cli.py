@@ -65,6 +65,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, help="report folder (default out/bag_eval/BAGNAME)")
     parser.add_argument("--limit", type=int_at_least(1), help="evaluate only the first N images")
     parser.add_argument(
+        "--every",
+        type=int_at_least(1),
+        default=1,
+        help="run every N-th image only, as a node keeping up with 1/N of the camera's rate "
+        "(the tracker then sees objects move N frames' distance between its frames)",
+    )
+    parser.add_argument(
         "--backend", default=SPECS["backend"].default, help="as the node's backend parameter"
     )
     parser.add_argument(
@@ -110,6 +117,12 @@ def _parser() -> argparse.ArgumentParser:
         default=tracking.buffer,
         help="tracking: boxes grow by this share of their size on each side for matching",
     )
+    parser.add_argument(
+        "--no-track-camera-motion",
+        dest="track_camera_motion",
+        action="store_false",
+        help="tracking: match without taking out the camera's estimated pan and tilt",
+    )
     return parser
 
 
@@ -125,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             high_score=args.track_high_score,
             match_iou=args.track_match_iou,
             buffer=args.track_buffer,
+            camera_motion=args.track_camera_motion,
         )
         with ExitStack() as stack:
             bag = open_bag(args.bag, stack)
@@ -141,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.memory_length,
                 ground_truth=not args.no_ground_truth,
                 video=None if args.no_video else out / VIDEO_NAME,
+                every=args.every,
             )
     except (BagReadError, ValueError, FileNotFoundError) as err:
         print(f"pdn-bag-eval: {err}", file=sys.stderr)

@@ -31,6 +31,7 @@ from pdn_ros.tools.bag_eval.video import RunVideo
 from pdn_ros.tools.bag_reader import DETECTIONS_TYPE, IMAGE_TYPES, Bag, BagReadError
 from pdn_runtime import Stream, create_backend, options_for
 from pdn_runtime.boxes import center_size_to_xyxy
+from pdn_runtime.camera_motion import CameraMotion
 from training.metrics import RECALL_SCORE, FrameResult
 from training.rosbag_io import typestore
 
@@ -55,6 +56,7 @@ class FrameRow:
     truth: tuple[np.ndarray, np.ndarray] | None = None  # boxes xyxy [N,4], labels [N]
     truth_tracks: tuple[str, ...] | None = None  # ground-truth track ids, where it has them
     image_id: int | None = None
+    view_offset: tuple[float, float] = (0.0, 0.0)  # CameraMotion.offset after this frame
 
 
 @dataclass
@@ -122,10 +124,15 @@ def run_bag(
     *,
     ground_truth: bool = True,
     video: Path | None = None,
+    every: int = 1,
 ) -> BagRun:
-    """Read the bag in recorded order and run every image through the node's FrameProcessor.
-    Without `ground_truth` (or when the bag has no DetectionArray topic and no `coco` is
-    given) nothing is scored; `video` is where the annotated MP4 goes (None: no video)."""
+    """Read the bag in recorded order and run every `every`-th image through the node's
+    FrameProcessor (the others are left out, as a node that keeps up with 1/`every` of the
+    camera's rate drops them). Without `ground_truth` (or when the bag has no
+    DetectionArray topic and no `coco` is given) nothing is scored; `video` is where the
+    annotated MP4 goes (None: no video)."""
+    if every < 1:
+        raise ValueError(f"every must be >= 1, got {every}")
     image_topic, image_choice = bag.image_topic(image_topic)
     if coco is None and ground_truth:
         truth_topic = bag.topic_of_type(
@@ -142,19 +149,23 @@ def run_bag(
     image_type = Image if bag.topics[image_topic] == IMAGE_TYPES[0] else CompressedImage
     store = typestore()
     total = bag.count(image_topic)
+    total = None if total is None else -(-total // every)  # images that will be run
     samples_at = _sample_indices(total if limit is None else min(limit, total or limit))
     scale = min(1.0, SAMPLE_WIDTH / info.width)
     movie, video_note = None, None
     if video is not None:
         try:
-            movie = RunVideo(video, (info.width, info.height), bag.rate(image_topic))
+            rate = bag.rate(image_topic)
+            movie = RunVideo(video, (info.width, info.height), rate and rate / every)
         except RuntimeError as err:
             video_note = f"not written: {err}"
     rows: list[FrameRow] = []
     truths: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     truth_tracks: dict[int, tuple[str, ...] | None] = {}
     samples: dict[int, np.ndarray] = {}
+    motion = CameraMotion()  # for the tracker's camera_motion (tracks.py)
     last_image_time, first_stamp, error = None, None, None
+    images_read = 0
     topics = [image_topic] if truth_topic is None else [image_topic, truth_topic]
     try:
         for message in bag.messages(topics):
@@ -168,6 +179,9 @@ def run_bag(
                 continue
             if done:
                 continue
+            images_read += 1
+            if (images_read - 1) % every:
+                continue  # dropped, as a node at 1/every of the camera's rate drops it
             msg = deserialize_message(message.raw, image_type)
             start = time.perf_counter()  # offline, a frame arrives when it is taken
             outcome = processor.process([(0, Arrival(msg, start, 0.0))], settings)[0]
@@ -194,7 +208,8 @@ def run_bag(
                 picture = draw(processor.runner.image[0], shown, movie.scale, info.class_names)
                 reset = f"  reset: {found.reset}" if found.reset else ""
                 movie.frame(picture, caption + reset)
-            rows.append(FrameRow(len(rows), stamp, "ok", outcome, elapsed))
+            offset = motion.update(processor.runner.image[0])
+            rows.append(FrameRow(len(rows), stamp, "ok", outcome, elapsed, view_offset=offset))
     except BagReadError as err:
         error = str(err)
     finally:

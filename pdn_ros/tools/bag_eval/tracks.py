@@ -38,7 +38,8 @@ def track_run(
             stretch += found.reset is not None
             keep = select_detections(found.scores, score_threshold, max_detections)
             found = found.subset(keep)
-            ids, boxes, labels = tracker.track(found, row.stamp_ns), found.boxes, found.labels
+            ids = tracker.track(found, row.stamp_ns, row.view_offset)
+            boxes, labels = found.boxes, found.labels
             published += len(ids)
             tracked += int((ids >= 0).sum())
         scored = row.truth is not None and row.skipped != "resolution"
