@@ -31,6 +31,14 @@ def save_checkpoint(model: PatchDriveNet, path: str | Path, **extra: object) -> 
     return path
 
 
+def with_config(model: PatchDriveNet, **changes: object) -> PatchDriveNet:
+    """The same weights under the model's config with `changes` (fields the weights do not
+    depend on: the frame size, NMS settings), in eval mode, with the config's window budget."""
+    new = PatchDriveNet(model.config.replace(**changes))
+    new.load_state_dict(model.state_dict())
+    return new.eval()
+
+
 def load_checkpoint(
     path: str | Path, map_location: str = "cpu", input_size: tuple[int, int] | None = None
 ) -> PatchDriveNet:
@@ -48,9 +56,8 @@ def load_checkpoint(
         raise ValueError(f"{path} is not a readable PatchDriveNet checkpoint: {err}") from err
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a PatchDriveNet checkpoint (format {CHECKPOINT_FORMAT})")
-    config = ModelConfig.from_dict(data["config"])
-    if input_size is not None:
-        config = config.replace(height=input_size[0], width=input_size[1])
-    model = PatchDriveNet(config)
+    model = PatchDriveNet(ModelConfig.from_dict(data["config"]))
     model.load_state_dict(data["model"])
+    if input_size is not None:
+        return with_config(model, height=input_size[0], width=input_size[1])
     return model.eval()

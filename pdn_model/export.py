@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from pdn_model import __version__
-from pdn_model.checkpoint import load_checkpoint
+from pdn_model.checkpoint import load_checkpoint, with_config
 from pdn_model.config import default_patches
 from pdn_model.contract import INPUT_NAMES, OUTPUT_NAMES, input_shapes
 from pdn_model.model import DENSE, PatchDriveNet, build
@@ -156,6 +156,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for random weights")
     parser.add_argument(
+        "--nms-iou",
+        type=float,
+        help="NMS IoU of the graph: a box overlapping a higher-scored one of its class by more "
+        "is dropped (default: the checkpoint's)",
+    )
+    parser.add_argument(
+        "--pre-nms-topk",
+        type=int,
+        help="candidates NMS compares, best first; its cost grows with the square "
+        "(default: the checkpoint's)",
+    )
+    parser.add_argument(
         "--two-part",
         action="store_true",
         help="also write the model in two parts, OUT.look.onnx and OUT.detect.onnx, for "
@@ -172,6 +184,10 @@ def export_from_args(args: argparse.Namespace) -> int:
         else:
             torch.manual_seed(args.seed)
             model = build(args.preset, args.height, args.width)
+        nms = {"nms_iou": args.nms_iou, "pre_nms_topk": args.pre_nms_topk}
+        nms = {key: value for key, value in nms.items() if value is not None}
+        if nms:
+            model = with_config(model, **nms)
         model.set_patches(default_patches(model.config) if args.patches is None else args.patches)
     except (ValueError, FileNotFoundError) as err:
         print(f"pdn-export: {err}", file=sys.stderr)
@@ -179,7 +195,8 @@ def export_from_args(args: argparse.Namespace) -> int:
     source = args.checkpoint or f"random weights (seed {args.seed})"
     print(
         f"pdn-export: {model.config.preset} {args.width}x{args.height}, batch {args.batch}, "
-        f"patches {model.window_counts()}, from {source}",
+        f"patches {model.window_counts()}, NMS IoU {model.config.nms_iou} over the best "
+        f"{model.config.pre_nms_topk}, from {source}",
         flush=True,
     )
     start = time.perf_counter()

@@ -12,7 +12,7 @@ from parity import assert_same_detections
 from pdn_tiny import random_inputs, tiny_model
 
 from pdn_model import __version__
-from pdn_model.checkpoint import save_checkpoint
+from pdn_model.checkpoint import save_checkpoint, with_config
 from pdn_model.contract import INPUT_NAMES, OUTPUT_NAMES, input_shapes, output_shapes
 from pdn_model.export import to_onnx
 from pdn_model.onnx_graph import check_tensorrt_rules, read_metadata, sink_input_cast
@@ -73,23 +73,32 @@ def test_tensorrt_check_reports_each_broken_rule():
     u8 = helper.make_tensor_value_info("image", TensorProto.UINT8, [1, 3, 4, 4])
     f = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
     raw = _graph(
-        [helper.make_node("Add", ["image", "image"], ["s"]),
-         helper.make_node("Cast", ["s"], ["y"], to=TensorProto.FLOAT)],
-        [u8], [f],
+        [
+            helper.make_node("Add", ["image", "image"], ["s"]),
+            helper.make_node("Cast", ["s"], ["y"], to=TensorProto.FLOAT),
+        ],
+        [u8],
+        [f],
     )
     assert any("reads a uint8 graph input" in p for p in check_tensorrt_rules(raw))
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])
     k = helper.make_tensor("k", TensorProto.INT64, [1], [5000])
     topk = _graph(
-        [helper.make_node("Flatten", ["x"], ["flat"]),
-         helper.make_node("TopK", ["flat", "k"], ["y", "i"])],
-        [x], [f], [k],
+        [
+            helper.make_node("Flatten", ["x"], ["flat"]),
+            helper.make_node("TopK", ["flat", "k"], ["y", "i"]),
+        ],
+        [x],
+        [f],
+        [k],
     )
     assert any("K=5000" in p for p in check_tensorrt_rules(topk))
     scales = helper.make_tensor("sc", TensorProto.FLOAT, [4], [1, 1, 0.5, 0.5])
     resize = _graph(
         [helper.make_node("Resize", ["x", "", "sc"], ["y"], mode="linear", antialias=1)],
-        [x], [f], [scales],
+        [x],
+        [f],
+        [scales],
     )
     assert any("antialiased Resize" in p for p in check_tensorrt_rules(resize))
     theta = helper.make_tensor_value_info("theta", TensorProto.FLOAT, [1, 2, 3])
@@ -143,12 +152,47 @@ def test_pdn_export_cli_from_a_checkpoint(tmp_path, capsys):
     ckpt = save_checkpoint(model, tmp_path / "tiny.pt")
     out = tmp_path / "cli.onnx"
     code = export_main(
-        ["--checkpoint", str(ckpt), "--height", "256", "--width", "320", "--out", str(out),
-         "--patches", "1,1"]
+        [
+            "--checkpoint",
+            str(ckpt),
+            "--height",
+            "256",
+            "--width",
+            "320",
+            "--out",
+            str(out),
+            "--patches",
+            "1,1",
+        ]
     )
     assert code == 0 and "wrote" in capsys.readouterr().out
     meta = read_metadata(onnx.load(out))
     assert meta["input_size"] == [256, 320] and meta["patch_counts"] == [1, 1]
+
+
+def test_pdn_export_nms_options_change_the_graph_and_keep_the_weights(tmp_path, capsys):
+    """--nms-iou and --pre-nms-topk reach the graph: its metadata says so, and a lower IoU
+    keeps no more boxes than the checkpoint's own on the same frames."""
+    model = tiny_model(seed=4)
+    ckpt = save_checkpoint(model, tmp_path / "tiny.pt")
+    size = ["--height", "256", "--width", "320", "--patches", "2,1"]
+    outputs = {}
+    for name, extra in (("own", []), ("tight", ["--nms-iou", "0.05", "--pre-nms-topk", "40"])):
+        out = tmp_path / f"{name}.onnx"
+        assert export_main(["--checkpoint", str(ckpt), *size, "--out", str(out), *extra]) == 0
+        outputs[name] = (read_metadata(onnx.load(out))["config"], session(onnx.load(out)))
+    own, tight = outputs["own"][0], outputs["tight"][0]
+    assert (tight["nms_iou"], tight["pre_nms_topk"]) == (0.05, 40)
+    assert (own["nms_iou"], own["pre_nms_topk"]) == (
+        model.config.nms_iou,
+        model.config.pre_nms_topk,
+    )
+    inputs = random_inputs(with_config(model, height=256, width=320), batch=1, seed=5)
+    kept = {name: (run(s, inputs)["scores"] > 0).sum() for name, (_, s) in outputs.items()}
+    assert 0 < kept["tight"] < kept["own"]
+    assert "NMS IoU 0.05 over the best 40" in capsys.readouterr().out
+    bad = export_main(["--checkpoint", str(ckpt), *size, "--out", "x.onnx", "--nms-iou", "1.5"])
+    assert bad == 2 and "nms_iou" in capsys.readouterr().err
 
 
 def test_pdn_export_cli_explains_bad_arguments(tmp_path, capsys):
