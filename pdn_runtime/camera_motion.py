@@ -27,21 +27,23 @@ class CameraMotion:
     def __init__(self) -> None:
         self._previous: np.ndarray | None = None
         self._window: np.ndarray | None = None
-        self._factor = 1.0
         self.offset = (0.0, 0.0)  # add to a box (x, y) to put it in the first frame's view
 
     def update(self, image: np.ndarray) -> tuple[float, float]:
         """The offset after frame `image` (uint8 planar RGB [3, H, W], the model's input
         row): the previous offset minus how far the content moved since the last frame.
         The first frame, or one of another size, keeps the offset as it was."""
-        grey = self._thumbnail(image)
+        if image.ndim != 3 or image.shape[0] != 3:
+            raise ValueError(f"need a planar RGB image [3, H, W], got shape {image.shape}")
+        factor = max(1.0, image.shape[2] / THUMBNAIL_WIDTH)  # image pixels per thumbnail pixel
+        grey = self._thumbnail(image[1], factor)
         previous, self._previous = self._previous, grey
         if previous is None or previous.shape != grey.shape:
             return self.offset
         (dx, dy), response = cv2.phaseCorrelate(previous, grey, self._window)
         if response >= MIN_RESPONSE:
             x, y = self.offset
-            self.offset = (x - dx * self._factor, y - dy * self._factor)
+            self.offset = (x - dx * factor, y - dy * factor)
         return self.offset
 
     def reset(self) -> None:
@@ -49,14 +51,11 @@ class CameraMotion:
         self._previous = None
         self.offset = (0.0, 0.0)
 
-    def _thumbnail(self, image: np.ndarray) -> np.ndarray:
-        """The green plane (the one nearest luma) shrunk to THUMBNAIL_WIDTH columns, float32."""
-        if image.ndim != 3 or image.shape[0] != 3:
-            raise ValueError(f"need a planar RGB image [3, H, W], got shape {image.shape}")
-        height, width = image.shape[1:]
-        self._factor = max(1.0, width / THUMBNAIL_WIDTH)
-        size = (max(1, round(width / self._factor)), max(1, round(height / self._factor)))
-        small = cv2.resize(image[1], size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    def _thumbnail(self, green: np.ndarray, factor: float) -> np.ndarray:
+        """The green plane (the one nearest luma) shrunk by `factor`, float32."""
+        height, width = green.shape
+        size = (max(1, round(width / factor)), max(1, round(height / factor)))
+        small = cv2.resize(green, size, interpolation=cv2.INTER_AREA).astype(np.float32)
         if self._window is None or self._window.shape != small.shape:
             self._window = cv2.createHanningWindow(size, cv2.CV_32F)
         return small

@@ -33,6 +33,15 @@ def tiny_onnx(factory: pytest.TempPathFactory, batch: int = 1) -> Path:
     return path
 
 
+def diagnostics_values(messages: list[Any], camera: str) -> dict[str, str]:
+    """The key-value pairs of the newest /diagnostics status of one camera (hardware_id)."""
+    for message in reversed(messages):
+        for status in message.status:
+            if status.hardware_id == camera:
+                return {kv.key: kv.value for kv in status.values}
+    return {}
+
+
 def installed(executable: str) -> Path:
     """An installed console script; fails with the command that installs it."""
     path = INSTALLED_LIB / executable

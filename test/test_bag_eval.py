@@ -17,7 +17,7 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 
 from pdn_model.export import to_onnx
 from pdn_ros.tools.bag_eval.cli import main
-from pdn_ros.tools.bag_eval.run import frame_results, run_bag
+from pdn_ros.tools.bag_eval.run import BagRun, frame_results, run_bag
 from pdn_ros.tools.bag_reader import open_bag
 from training.data import load_frames, read_image
 from training.evaluate import evaluate, open_model, run_frames
@@ -274,36 +274,16 @@ def test_every_runs_every_nth_image_as_a_slower_node_would(
     it ran with every image; 0 is refused."""
     _, bag = jpeg_set
     with ExitStack() as stack:
-        runs = {
-            every: run_bag(
-                open_bag(bag, stack),
-                model,
-                "onnxruntime",
-                1,
-                None,
-                None,
-                None,
-                None,
-                1.0,
-                -1,
-                every=every,
+
+        def run_every(every: int) -> BagRun:
+            reader = open_bag(bag, stack)
+            return run_bag(
+                reader, model, "onnxruntime", 1, None, None, None, None, 1.0, -1, every=every
             )
-            for every in (1, 2)
-        }
+
+        runs = {every: run_every(every) for every in (1, 2)}
         with pytest.raises(ValueError, match="every"):
-            run_bag(
-                open_bag(bag, stack),
-                model,
-                "onnxruntime",
-                1,
-                None,
-                None,
-                None,
-                None,
-                1.0,
-                -1,
-                every=0,
-            )
+            run_every(0)
     every_image, halved = runs[1].rows, runs[2].rows
     assert len(every_image) == 6
     assert [r.stamp_ns for r in halved] == [r.stamp_ns for r in every_image[::2]]

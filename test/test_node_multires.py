@@ -19,6 +19,7 @@ import onnx
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from node_support import (
+    diagnostics_values,
     installed,
     make_node,
     raw_message,
@@ -249,15 +250,6 @@ class Recorder:
         return lambda message, **kwargs: self.lines.append((level, message))
 
 
-def status_values(messages: list[DiagnosticArray], camera: str) -> dict[str, str]:
-    """The newest diagnostics values of one camera."""
-    for message in reversed(messages):
-        for status in message.status:
-            if status.hardware_id == camera:
-                return {kv.key: kv.value for kv in status.values}
-    return {}
-
-
 def test_each_camera_gets_the_model_of_its_size_and_one_without_waits_for_a_fitting_frame(
     ros_context, models
 ):
@@ -313,7 +305,10 @@ def test_each_camera_gets_the_model_of_its_size_and_one_without_waits_for_a_fitt
         assert "320x192 batch 2" in errors[0] and "256x160 batch 2" in errors[0]
         diagnostics.clear()
         assert spin_until(executor, lambda: len(diagnostics) > 0, timeout_s=3.0)
-        odd, small = status_values(diagnostics, "odd"), status_values(diagnostics, "small")
+        odd, small = (
+            diagnostics_values(diagnostics, "odd"),
+            diagnostics_values(diagnostics, "small"),
+        )
         assert odd["model"].startswith("none: image is 200x120") and odd["bad_resolution"] == "1"
         assert (small["model"], small["model_size"], small["model_batch"]) == (
             str(models[SMALL]),
@@ -435,7 +430,7 @@ def test_two_cameras_of_different_sizes_get_detections_from_one_node_across_proc
         listener.destroy_node()
     print(f"frames with detections: { {name: len(found[name]) for name in cameras} } of {FRAMES}")
     for name, (width, height) in cameras.items():
-        values = status_values(diagnostics, name)
+        values = diagnostics_values(diagnostics, name)
         assert len(found[name]) >= MIN_FRAMES, f"{name}: {len(found[name])}, {values}\n{logs}"
         assert set(found[name]) <= set(frames[name]), "detections carry their frame's stamp"
         first = min(found[name])

@@ -18,7 +18,14 @@ import cv2
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from node_support import TINY_SIZE, installed, make_node, raw_message, spin_until
+from node_support import (
+    TINY_SIZE,
+    diagnostics_values,
+    installed,
+    make_node,
+    raw_message,
+    spin_until,
+)
 from rclpy.event_handler import PublisherEventCallbacks
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -102,15 +109,6 @@ def frame(seed: int, height: int = H, width: int = W) -> np.ndarray:
 def stamps(messages: list[Any]) -> list[int]:
     """Header stamps in nanoseconds."""
     return [m.header.stamp.sec * S + m.header.stamp.nanosec for m in messages]
-
-
-def diagnostics_values(messages: list[DiagnosticArray], camera: str) -> dict[str, str]:
-    """The key-value pairs of the newest status of one camera."""
-    for message in reversed(messages):
-        for status in message.status:
-            if status.hardware_id == camera:
-                return {kv.key: kv.value for kv in status.values}
-    return {}
 
 
 def test_every_bad_raw_frame_is_counted_and_skipped_and_the_next_good_one_processed(

@@ -124,15 +124,23 @@ def test_augmentation_geometry_keeps_small_objects_small(dataset):
         assert 0.8 <= aug.scale <= 1.25
 
 
-def test_haze_lowers_the_contrast_and_leaves_geometry_and_other_draws_alone(dataset):
-    config = DataConfig(train=str(dataset), crop=(128, 192), clip_length=1)
+def twin_draws(dataset: Path, clip_length: int, **changes: float):
+    """A dataset with `changes` to its DataConfig, its first frame, and the clip draws of
+    the plain and the changed config from the same generator state, whose geometry and
+    colour jitter must agree (the change draws after them)."""
+    config = DataConfig(train=str(dataset), crop=(128, 192), clip_length=clip_length)
     plain = ClipDataset(config, seed=0)
-    hazy = ClipDataset(dataclasses.replace(config, haze=0.8), seed=0)
+    changed = ClipDataset(dataclasses.replace(config, **changes), seed=0)
     frame = plain.frames[0]
     a = plain.draw(np.random.default_rng(7), frame)
-    b = hazy.draw(np.random.default_rng(7), frame)
-    assert a.haze_colour is None and b.haze_colour is not None and 0 <= b.haze <= 0.8
+    b = changed.draw(np.random.default_rng(7), frame)
     assert (a.scale, a.origin, a.flip, a.offset) == (b.scale, b.origin, b.flip, b.offset)
+    return changed, frame, a, b
+
+
+def test_haze_lowers_the_contrast_and_leaves_geometry_and_other_draws_alone(dataset):
+    hazy, frame, a, b = twin_draws(dataset, 1, haze=0.8)
+    assert a.haze_colour is None and b.haze_colour is not None and 0 <= b.haze <= 0.8
     neutral = dataclasses.replace(b, gain=np.ones(3, np.float32), offset=0.0, haze=0.5)
     image, target = hazy.apply(frame, neutral)
     original, original_target = hazy.apply(frame, dataclasses.replace(neutral, haze=0.0))
@@ -146,14 +154,8 @@ def test_haze_lowers_the_contrast_and_leaves_geometry_and_other_draws_alone(data
 
 
 def test_camera_adds_the_noise_blur_and_jpeg_it_draws_and_leaves_geometry_alone(dataset):
-    config = DataConfig(train=str(dataset), crop=(128, 192), clip_length=2)
-    plain = ClipDataset(config, seed=0)
-    degraded = ClipDataset(dataclasses.replace(config, camera=1.0), seed=0)
-    frame = plain.frames[0]
-    a = plain.draw(np.random.default_rng(7), frame)
-    b = degraded.draw(np.random.default_rng(7), frame)
+    degraded, frame, a, b = twin_draws(dataset, 2, camera=1.0)
     assert a.camera is None and b.camera is not None
-    assert (a.scale, a.origin, a.flip, a.offset) == (b.scale, b.origin, b.flip, b.offset)
     base = dataclasses.replace(b, gain=np.ones(3, np.float32), offset=0.0)
     original, original_target = degraded.apply(frame, dataclasses.replace(base, camera=None))
     # Sensor noise alone (no blur, near-lossless JPEG): the added noise has the drawn deviation.
