@@ -19,6 +19,7 @@ from pdn_model.export import to_onnx
 from pdn_ros.tools.bag_eval.cli import main
 from pdn_ros.tools.bag_eval.run import BagRun, frame_results, run_bag
 from pdn_ros.tools.bag_reader import open_bag
+from pdn_runtime.camera_motion import CameraMotion
 from training.data import load_frames, read_image
 from training.evaluate import evaluate, open_model, run_frames
 from training.metrics import METRIC_KEYS
@@ -268,20 +269,45 @@ def test_tracking_metrics_of_exact_detections(
 
 
 def test_every_runs_every_nth_image_as_a_slower_node_would(
-    model: Path, jpeg_set: tuple[Path, Path]
+    model: Path, jpeg_set: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """--every 2 runs images 0, 2, 4 of the six (the others are dropped, not rows), each as
-    it ran with every image; 0 is refused."""
+    it ran with every image; 0 is refused. Camera motion is estimated once per run image,
+    and not at all when the tracker will not use it (--no-track-camera-motion)."""
     _, bag = jpeg_set
+    estimated: list[tuple[float, float]] = []
+    update = CameraMotion.update
+
+    def counted(self: CameraMotion, image: np.ndarray) -> tuple[float, float]:
+        estimated.append(offset := update(self, image))
+        return offset
+
+    monkeypatch.setattr(CameraMotion, "update", counted)
     with ExitStack() as stack:
 
-        def run_every(every: int) -> BagRun:
+        def run_every(every: int, camera_motion: bool = True) -> BagRun:
             reader = open_bag(bag, stack)
             return run_bag(
-                reader, model, "onnxruntime", 1, None, None, None, None, 1.0, -1, every=every
+                reader,
+                model,
+                "onnxruntime",
+                1,
+                None,
+                None,
+                None,
+                None,
+                1.0,
+                -1,
+                every=every,
+                camera_motion=camera_motion,
             )
 
         runs = {every: run_every(every) for every in (1, 2)}
+        assert len(estimated) == 6 + 3
+        assert [r.view_offset for r in runs[2].rows] == estimated[6:]
+        still = run_every(1, camera_motion=False)
+        assert len(estimated) == 9
+        assert {r.view_offset for r in still.rows} == {(0.0, 0.0)}
         with pytest.raises(ValueError, match="every"):
             run_every(0)
     every_image, halved = runs[1].rows, runs[2].rows

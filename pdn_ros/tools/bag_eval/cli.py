@@ -156,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                 ground_truth=not args.no_ground_truth,
                 video=None if args.no_video else out / VIDEO_NAME,
                 every=args.every,
+                camera_motion=tracking.camera_motion,
             )
     except (BagReadError, ValueError, FileNotFoundError) as err:
         print(f"pdn-bag-eval: {err}", file=sys.stderr)

@@ -125,12 +125,14 @@ def run_bag(
     ground_truth: bool = True,
     video: Path | None = None,
     every: int = 1,
+    camera_motion: bool = True,
 ) -> BagRun:
     """Read the bag in recorded order and run every `every`-th image through the node's
     FrameProcessor (the others are left out, as a node that keeps up with 1/`every` of the
     camera's rate drops them). Without `ground_truth` (or when the bag has no
     DetectionArray topic and no `coco` is given) nothing is scored; `video` is where the
-    annotated MP4 goes (None: no video)."""
+    annotated MP4 goes (None: no video). `camera_motion` estimates each frame's view offset
+    for the tracker (TrackerSettings.camera_motion); without it every offset stays (0, 0)."""
     if every < 1:
         raise ValueError(f"every must be >= 1, got {every}")
     image_topic, image_choice = bag.image_topic(image_topic)
@@ -163,7 +165,7 @@ def run_bag(
     truths: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     truth_tracks: dict[int, tuple[str, ...] | None] = {}
     samples: dict[int, np.ndarray] = {}
-    motion = CameraMotion()  # for the tracker's camera_motion (tracks.py)
+    motion = CameraMotion() if camera_motion else None  # for the tracker (tracks.py)
     last_image_time, first_stamp, error = None, None, None
     images_read = 0
     topics = [image_topic] if truth_topic is None else [image_topic, truth_topic]
@@ -208,7 +210,7 @@ def run_bag(
                 picture = draw(processor.runner.image[0], shown, movie.scale, info.class_names)
                 reset = f"  reset: {found.reset}" if found.reset else ""
                 movie.frame(picture, caption + reset)
-            offset = motion.update(processor.runner.image[0])
+            offset = (0.0, 0.0) if motion is None else motion.update(processor.runner.image[0])
             rows.append(FrameRow(len(rows), stamp, "ok", outcome, elapsed, view_offset=offset))
     except BagReadError as err:
         error = str(err)
