@@ -177,6 +177,7 @@ def stream(
     from pdn_ros import launcher
     from pdn_ros.image_convert import rgb_image_message
     from pdn_ros.messages import stamp_ns
+    from pdn_ros.stats import status_values
 
     os.environ.update(launcher.local_dds_environment())
     rclpy.init()
@@ -196,16 +197,13 @@ def stream(
         lambda m: recorder.on_detections(clock.now().nanoseconds, stamp_ns(m)),
         reliable,
     )
-    bench.create_subscription(
-        DiagnosticArray,
-        "/diagnostics",
-        lambda m: [
-            recorder.on_diagnostics({kv.key: kv.value for kv in s.values})
-            for s in m.status
-            if s.hardware_id == CAMERA
-        ],
-        10,
-    )
+
+    def on_diagnostics(message: DiagnosticArray) -> None:
+        values = status_values(message, CAMERA)
+        if values is not None:
+            recorder.on_diagnostics(values)
+
+    bench.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
     publisher = bench.create_publisher(Image, f"{CAMERA}/image", qos_profile_sensor_data)
     messages = [rgb_image_message(f, Header(frame_id="bench_optical_frame")) for f in frames]
     executor = SingleThreadedExecutor()

@@ -15,7 +15,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 
-from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 from pdn_ros.image_convert import BAD_KINDS
 from pdn_runtime import RESET_REASONS
@@ -130,6 +130,17 @@ def diagnostic_status(
     return DiagnosticStatus(
         level=level, name=name, message=message, hardware_id=hardware_id, values=values
     )
+
+
+def status_values(message: DiagnosticArray, hardware_id: str) -> dict[str, str] | None:
+    """The key-value pairs of `hardware_id`'s status in one /diagnostics message (the last,
+    should it hold several), or None when it holds none: what listeners of the node read back
+    from `diagnostic_status`."""
+    found = None
+    for status in message.status:
+        if status.hardware_id == hardware_id:
+            found = {kv.key: kv.value for kv in status.values}
+    return found
 
 
 def _text(value: float | int) -> str:

@@ -16,6 +16,7 @@ import pytest
 from pdn_tiny import HEIGHT, WIDTH, tiny_model
 
 from pdn_ros import launcher
+from pdn_ros.stats import status_values
 
 REPO = Path(__file__).resolve().parent.parent
 INSTALLED_LIB = REPO / "install" / "pdn_ros" / "lib" / "pdn_ros"
@@ -36,9 +37,9 @@ def tiny_onnx(factory: pytest.TempPathFactory, batch: int = 1) -> Path:
 def diagnostics_values(messages: list[Any], camera: str) -> dict[str, str]:
     """The key-value pairs of the newest /diagnostics status of one camera (hardware_id)."""
     for message in reversed(messages):
-        for status in message.status:
-            if status.hardware_id == camera:
-                return {kv.key: kv.value for kv in status.values}
+        values = status_values(message, camera)
+        if values is not None:
+            return values
     return {}
 
 

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker
@@ -23,7 +24,7 @@ from pdn_ros.markers import (
 from pdn_ros.messages import detection_array, patch_array
 from pdn_ros.params import PARAMETERS, check_value
 from pdn_ros.slots import FrameSlots, Worker
-from pdn_ros.stats import CameraStats, diagnostic_status
+from pdn_ros.stats import CameraStats, diagnostic_status, status_values
 from pdn_runtime import FrameDetections, FrameMark, ModelInfo, Stream
 from pdn_runtime.boxes import containing_patch
 from pdn_runtime.stream import reset_reason
@@ -173,7 +174,11 @@ def test_stats_count_rates_and_latency_percentiles():
     assert snap["inference_p50_ms"] == pytest.approx(50.0)
     assert snap["wait_p50_ms"] == pytest.approx(25.25) and snap["transport_p99_ms"] == 10.0
     status = diagnostic_status("pdn_node: cam", "cam", snap, {"backend": "x"})
-    values = {kv.key: kv.value for kv in status.values}
+    other = diagnostic_status("pdn_node: other", "other", snap, {"backend": "y"})
+    message = DiagnosticArray(status=[status, other])
+    assert status_values(message, "absent") is None
+    assert status_values(message, "other")["backend"] == "y"
+    values = status_values(message, "cam")
     assert values["latency_p50_ms"] == "50.50" and values["dropped"] == "5"
     assert values["backend"] == "x" and "bad frames" in status.message
     now[0] = 103.0

@@ -30,6 +30,7 @@ from sensor_msgs.msg import Image
 from pdn_msgs.msg import DetectionArray
 from pdn_ros import launcher
 from pdn_ros.messages import stamp_ns
+from pdn_ros.stats import status_values
 
 CAMERA = "camera"
 SAVE_EVERY_S = 3.0
@@ -78,10 +79,10 @@ class Listener(Node):
         self.saved.append(path)
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
-        for status in msg.status:
-            if status.hardware_id == CAMERA:
-                with self.lock:
-                    self.diagnostics = {kv.key: kv.value for kv in status.values}
+        values = status_values(msg, CAMERA)
+        if values is not None:
+            with self.lock:
+                self.diagnostics = values
 
     def status_line(self, elapsed: float, seconds: float) -> str:
         """One line of live progress."""
