@@ -18,7 +18,7 @@ import yaml
 
 from training.coco import CocoFormatError
 from training.config import DataConfig, load_train_config
-from training.data import ClipAugment, ClipDataset, load_frames, read_image
+from training.data import ClipAugment, ClipDataset, FrameRecord, load_frames, read_image
 from training.synth import SceneConfig, generate_sequence
 from training.synth.randomize import GAUSSIAN, NO_BLUR
 from training.synth_cli import main as synth_main
@@ -124,7 +124,9 @@ def test_augmentation_geometry_keeps_small_objects_small(dataset):
         assert 0.8 <= aug.scale <= 1.25
 
 
-def twin_draws(dataset: Path, clip_length: int, **changes: float):
+def twin_draws(
+    dataset: Path, clip_length: int, **changes: float
+) -> tuple[ClipDataset, FrameRecord, ClipAugment, ClipAugment]:
     """A dataset with `changes` to its DataConfig, its first frame, and the clip draws of
     the plain and the changed config from the same generator state, whose geometry and
     colour jitter must agree (the change draws after them)."""
@@ -135,6 +137,7 @@ def twin_draws(dataset: Path, clip_length: int, **changes: float):
     a = plain.draw(np.random.default_rng(7), frame)
     b = changed.draw(np.random.default_rng(7), frame)
     assert (a.scale, a.origin, a.flip, a.offset) == (b.scale, b.origin, b.flip, b.offset)
+    assert np.array_equal(a.gain, b.gain)
     return changed, frame, a, b
 
 
